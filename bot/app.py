@@ -1,0 +1,144 @@
+"""The Bolt-style App: register listeners and middleware, dispatch one event."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock, SystemClock
+from bot.commands import CommandRouter
+from bot.context import Context
+from bot.events import Event, EventType
+from bot.i18n import Catalog
+from bot.middleware import identify_user, resolve_choices
+from bot.text import normalize
+
+Listener = Callable[[Context], Awaitable[None]]
+Next = Callable[[], Awaitable[None]]
+Middleware = Callable[[Context, Next], Awaitable[None]]
+Matcher = Callable[[Event], "tuple[str, ...] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    matcher: Matcher
+    listener: Listener
+
+
+class App:
+    """Listeners are tried in registration order; the first that matches handles the event.
+
+    Middleware wraps every dispatch (``async def mw(ctx, next)``); the built-in ones identify
+    the user and turn a typed choice ("1", a label) into the button press it stands for.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        clock: Clock | None = None,
+        command_name: str = "dx",
+        default_locale: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.clock: Clock = clock or SystemClock()
+        self.command_name = command_name
+        self.default_locale = default_locale or catalog.default
+        self.commands = CommandRouter(catalog)
+        self._routes: list[_Route] = []
+        self._middleware: list[Middleware] = [identify_user, resolve_choices]
+        self._fallback: Listener | None = None
+        self.command(command_name)(self.commands)
+
+    # -- registration --------------------------------------------------------------------
+
+    def middleware(self, func: Middleware) -> Middleware:
+        self._middleware.append(func)
+        return func
+
+    def command(self, name: str) -> Callable[[Listener], Listener]:
+        """Listen for the slash-style command ``/name``."""
+        wanted = name.lstrip("/")
+
+        def matcher(event: Event) -> tuple[str, ...] | None:
+            hit = event.type == EventType.COMMAND and event.command == wanted
+            return () if hit else None
+
+        return self._register(matcher)
+
+    def subcommand(self, name: str) -> Callable[[Listener], Listener]:
+        """Listen for ``/dx name …`` (and its catalogue aliases)."""
+
+        def decorator(listener: Listener) -> Listener:
+            self.commands.add(name, listener)
+            return listener
+
+        return decorator
+
+    def message(
+        self, pattern: str | re.Pattern[str] | Callable[[Event], bool]
+    ) -> Callable[[Listener], Listener]:
+        """Listen for messages whose normalized text matches ``pattern`` (``re.search``)."""
+        if callable(pattern) and not isinstance(pattern, re.Pattern):
+            predicate = pattern
+
+            def by_predicate(event: Event) -> tuple[str, ...] | None:
+                return () if event.type == EventType.MESSAGE and predicate(event) else None
+
+            return self._register(by_predicate)
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+
+        def by_regex(event: Event) -> tuple[str, ...] | None:
+            if event.type != EventType.MESSAGE:
+                return None
+            found = regex.search(normalize(event.text))
+            return tuple(g or "" for g in found.groups()) if found else None
+
+        return self._register(by_regex)
+
+    def action(self, action_id: str) -> Callable[[Listener], Listener]:
+        """Listen for presses of buttons made with ``Choice(..., action_id=action_id)``."""
+
+        def matcher(event: Event) -> tuple[str, ...] | None:
+            return () if event.type == EventType.ACTION and event.action_id == action_id else None
+
+        return self._register(matcher)
+
+    def fallback(self, listener: Listener) -> Listener:
+        """Called when no listener matches."""
+        self._fallback = listener
+        return listener
+
+    def _register(self, matcher: Matcher) -> Callable[[Listener], Listener]:
+        def decorator(listener: Listener) -> Listener:
+            self._routes.append(_Route(matcher, listener))
+            return listener
+
+        return decorator
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    async def dispatch(self, event: Event, session: AsyncSession) -> Context:
+        """Run middleware and the matching listener inside the caller's transaction."""
+        ctx = Context(app=self, event=event, session=session, locale=self.default_locale)
+        await self._chain(ctx, 0)
+        return ctx
+
+    async def _chain(self, ctx: Context, index: int) -> None:
+        if index == len(self._middleware):
+            await self._route(ctx)
+            return
+        await self._middleware[index](ctx, lambda: self._chain(ctx, index + 1))
+
+    async def _route(self, ctx: Context) -> None:
+        for route in self._routes:
+            found = route.matcher(ctx.event)
+            if found is not None:
+                ctx.matches = found
+                await route.listener(ctx)
+                return
+        if self._fallback is not None:
+            await self._fallback(ctx)

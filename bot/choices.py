@@ -1,0 +1,69 @@
+"""Remember the choices last offered in a conversation, so a typed "1" or label picks one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.events import Event
+from bot.messages import OutgoingMessage
+from bot.text import fold
+from storage.models import PendingChoices
+
+
+def _key(message: OutgoingMessage) -> str:
+    # A message to a user (a reminder) lands in their direct chat, whose id we may not know.
+    return message.conversation_id or f"user:{message.user_id}"
+
+
+async def remember(
+    session: AsyncSession, adapter: str, message: OutgoingMessage, now: datetime
+) -> None:
+    """Record (or clear) what a reply to this conversation can select."""
+    key = _key(message)
+    await session.execute(
+        delete(PendingChoices).where(
+            PendingChoices.adapter == adapter, PendingChoices.conversation_id == key
+        )
+    )
+    if message.choices:
+        options = [{"label": c.label, "value": c.wire_value} for c in message.choices]
+        session.add(
+            PendingChoices(
+                adapter=adapter,
+                conversation_id=key,
+                choices={"options": options},
+                offered_at=now,
+            )
+        )
+
+
+async def resolve(session: AsyncSession, event: Event) -> Event:
+    """The event as a button press when its text selects one of the offered choices."""
+    keys = [event.conversation.id]
+    if event.is_direct:
+        keys.append(f"user:{event.user.id}")
+    rows = await session.scalars(
+        select(PendingChoices)
+        .where(PendingChoices.adapter == event.adapter, PendingChoices.conversation_id.in_(keys))
+        .order_by(PendingChoices.offered_at.desc(), PendingChoices.id.desc())
+        .limit(1)
+    )
+    offered = rows.first()
+    if offered is None:
+        return event
+    value = _match(event.text, offered.choices.get("options", []))
+    return event if value is None else event.as_action(value)
+
+
+def _match(text: str, options: list[dict[str, Any]]) -> str | None:
+    answer = fold(text)
+    if answer.isdigit() and 1 <= int(answer) <= len(options):
+        return str(options[int(answer) - 1]["value"])
+    for option in options:
+        if fold(str(option["label"])) == answer:
+            return str(option["value"])
+    return None

@@ -1,0 +1,170 @@
+"""The ``dxbot`` command: serve, migrate, chat, config check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tomllib
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from bot import logging as bot_logging
+from bot.adapters.console import ConsoleAdapter, ConsoleChat
+from bot.i18n import Catalog
+from bot.runtime import Runtime, SchemaOutOfDate
+from config.settings import Settings, load_settings
+from storage import migrate
+
+EXIT_CONFIG = 2
+EXIT_SCHEMA = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dxbot", description="dxbot: DX推進 chatbot")
+    parser.add_argument("--config", help="TOML settings file (default: $DXBOT_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the webhook server, inbox worker and outbox")
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    chat = commands.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--user", default="console-user", help="who you are in the chat")
+    config = commands.add_parser("config", help="configuration tools")
+    config.add_subparsers(dest="config_command", required=True).add_parser(
+        "check", help="validate the settings and explain any error"
+    )
+    return parser
+
+
+class CliText:
+    """Operator-facing text in the configured language."""
+
+    def __init__(self, locale: str = "ja") -> None:
+        self._catalog = Catalog.load(default=locale)
+
+    def __call__(self, key: str, **values: object) -> str:
+        return self._catalog.t(None, f"cli.{key}", **values)
+
+
+def _load(path: str | None, text: CliText) -> Settings | None:
+    try:
+        return load_settings(path)
+    except FileNotFoundError as exc:
+        print(text("config_missing_file", path=exc), file=sys.stderr)
+    except tomllib.TOMLDecodeError as exc:
+        print(text("config_bad_toml", detail=exc), file=sys.stderr)
+    except ValidationError as exc:
+        print(text("config_error_header"), file=sys.stderr)
+        for error in exc.errors():
+            location = ".".join(str(part) for part in error["loc"]) or "-"
+            print(
+                text("config_error_line", location=location, message=error["msg"]), file=sys.stderr
+            )
+    return None
+
+
+def _redacted_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        rest = f"{user}:***@{host}" if ":" in credentials else f"{user}@{host}"
+    return scheme + sep + rest
+
+
+def _secrets(settings: Settings) -> list[str]:
+    relay = settings.relay
+    found = [s.get_secret_value() for s in (relay.secret, relay.outbound_token) if s]
+    _, _, rest = settings.database.url.partition("://")
+    credentials = rest.rpartition("@")[0]
+    if ":" in credentials:
+        found.append(credentials.split(":", 1)[1])
+    return found
+
+
+async def _serve(settings: Settings, text: CliText) -> int:
+    from bot.server import serve
+
+    runtime = Runtime(settings)
+    try:
+        await serve(runtime)
+    except SchemaOutOfDate as exc:
+        print(text("schema_out_of_date", detail=exc), file=sys.stderr)
+        await runtime.engine.dispose()
+        return EXIT_SCHEMA
+    return 0
+
+
+async def _migrate(settings: Settings, text: CliText) -> int:
+    from storage.engine import create_engine
+
+    engine = create_engine(settings.database.url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+    print(text("migrated", revision=migrate.head_revision()))
+    return 0
+
+
+async def _chat(settings: Settings, text: CliText, user: str) -> int:
+    runtime = Runtime(settings, webhooks={}, senders={"console": ConsoleAdapter()})
+    try:
+        await runtime.prepare()
+    except SchemaOutOfDate as exc:
+        print(text("schema_out_of_date", detail=exc), file=sys.stderr)
+        await runtime.engine.dispose()
+        return EXIT_SCHEMA
+
+    async def settle() -> None:
+        await runtime.worker.handle_pending()
+        await runtime.dispatcher.drain(timeout=10)
+
+    async def read_line(prompt: str) -> str | None:
+        try:
+            return await asyncio.to_thread(input, prompt)
+        except EOFError:
+            return None
+
+    print(text("chat_intro", user=user))
+    chat = ConsoleChat(runtime.accept, settle, user)
+    try:
+        await settle()  # anything left from an earlier session
+        await chat.run(read_line)
+    finally:
+        await runtime.stop(flush_seconds=0)
+    return 0
+
+
+def _check(settings: Settings, text: CliText) -> int:
+    relay = text("enabled") if settings.relay.enabled else text("disabled")
+    print(text("config_ok", database=_redacted_url(settings.database.url), relay=relay))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    text = CliText()
+    settings = _load(args.config, text)
+    if settings is None:
+        return EXIT_CONFIG
+    text = CliText(settings.locale.default)
+    bot_logging.configure(
+        settings.logging.level,
+        json_format=settings.logging.json_format,
+        secrets=_secrets(settings),
+    )
+    if args.command == "config":
+        return _check(settings, text)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings, text))
+    if args.command == "chat":
+        # The terminal is the conversation: keep routine log lines out of it.
+        logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+        return asyncio.run(_chat(settings, text, args.user))
+    return asyncio.run(_serve(settings, text))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

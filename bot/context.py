@@ -1,0 +1,69 @@
+"""What a listener gets: the event, the user, text lookup, replies and the DB session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import choices, outbox
+from bot.events import Event
+from bot.messages import Attachment, Choice, OutgoingMessage
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """The person behind an event, as the directory knows them."""
+
+    staff_id: int
+    external_id: str
+    name: str
+    role: str
+    locale: str
+
+
+@dataclass(slots=True)
+class Context:
+    """One event being handled. Replies join ``session``'s transaction (the outbox)."""
+
+    app: App
+    event: Event
+    session: AsyncSession
+    user: UserInfo | None = None
+    locale: str = "ja"
+    args: str = ""
+    matches: tuple[str, ...] = ()
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def t(self, key: str, **values: Any) -> str:
+        """Text for ``key`` in this user's language."""
+        return self.app.catalog.t(self.locale, key, **values)
+
+    async def say(
+        self,
+        text: str,
+        *,
+        choices: tuple[Choice, ...] | list[Choice] = (),
+        attachment: Attachment | None = None,
+    ) -> None:
+        """Reply in the conversation the event came from."""
+        await self.send(
+            OutgoingMessage(
+                text=text,
+                choices=tuple(choices),
+                attachment=attachment,
+                conversation_id=self.event.conversation.id,
+                in_reply_to=self.event.message_id,
+            )
+        )
+
+    async def send(self, message: OutgoingMessage, adapter: str | None = None) -> None:
+        """Queue any message (e.g. to another user); it goes out if this handling commits."""
+        name = adapter or self.event.adapter
+        now = self.app.clock.now()
+        outbox.enqueue(self.session, name, message, now)
+        await choices.remember(self.session, name, message, now)

@@ -1,0 +1,72 @@
+"""Structured logging with the event in hand attached, and secrets masked."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+_event: contextvars.ContextVar[str] = contextvars.ContextVar("dxbot_event", default="")
+MASK = "[REDACTED]"
+
+
+@contextmanager
+def event_context(adapter: str, event_id: str) -> Iterator[None]:
+    """Tag every log line written while handling this event with its id."""
+    token = _event.set(f"{adapter}:{event_id}")
+    try:
+        yield
+    finally:
+        _event.reset(token)
+
+
+class _ContextFilter(logging.Filter):
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        setattr(record, "event", _event.get())  # noqa: B010 - LogRecord takes extras
+        if self._secrets:
+            message = record.getMessage()
+            for secret in self._secrets:
+                message = message.replace(secret, MASK)
+            record.msg, record.args = message, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        event = getattr(record, "event", "")
+        if event:
+            data["event"] = event
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False)
+
+
+def configure(
+    level: str = "INFO", *, json_format: bool = False, secrets: Iterable[str] = ()
+) -> None:
+    """Send logs to stderr; ``secrets`` never appear in any line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_ContextFilter(secrets))
+    handler.setFormatter(
+        JsonFormatter()
+        if json_format
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(event)s] %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel("WARNING")

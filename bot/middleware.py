@@ -1,0 +1,54 @@
+"""Built-in middleware: who is speaking, in which language, and typed choices."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from bot import choices
+from bot.context import UserInfo
+from bot.events import EventType
+from storage.models import Staff
+
+if TYPE_CHECKING:
+    from bot.context import Context
+
+Next = Callable[[], Awaitable[None]]
+
+
+async def identify_user(ctx: Context, next: Next) -> None:
+    """Load (or first create) the staff record for the sender; set ``ctx.user`` and locale."""
+    event = ctx.event
+    staff = await ctx.session.scalar(
+        select(Staff).where(Staff.adapter == event.adapter, Staff.external_id == event.user.id)
+    )
+    if staff is None:
+        staff = Staff(
+            adapter=event.adapter,
+            external_id=event.user.id,
+            display_name=event.user.name or event.user.id,
+            role="staff",
+            created_at=ctx.app.clock.now(),
+        )
+        ctx.session.add(staff)
+        await ctx.session.flush()
+    elif event.user.name and staff.display_name != event.user.name:
+        staff.display_name = event.user.name
+    ctx.locale = ctx.app.catalog.resolve(staff.locale or ctx.app.default_locale)
+    ctx.user = UserInfo(
+        staff_id=staff.id,
+        external_id=staff.external_id,
+        name=staff.display_name,
+        role=staff.role,
+        locale=ctx.locale,
+    )
+    await next()
+
+
+async def resolve_choices(ctx: Context, next: Next) -> None:
+    """A typed "1" / "１" / label answering offered choices becomes that button press."""
+    if ctx.event.type == EventType.MESSAGE:
+        ctx.event = await choices.resolve(ctx.session, ctx.event)
+    await next()

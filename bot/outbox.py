@@ -1,0 +1,104 @@
+"""Write replies in the caller's transaction; queries the dispatcher uses to claim them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.messages import OutgoingMessage
+from storage.models import OutboxMessage
+
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+
+
+def enqueue(
+    session: AsyncSession, adapter: str, message: OutgoingMessage, now: datetime
+) -> OutboxMessage:
+    """Add ``message`` to the outbox; it is sent only if the caller's transaction commits."""
+    row = OutboxMessage(
+        adapter=adapter,
+        conversation_key=f"{adapter}|{message.conversation_key}",
+        idempotency_key=uuid.uuid4().hex,
+        payload=message.to_json(),
+        status=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add(row)
+    return row
+
+
+async def claim_due(
+    session: AsyncSession,
+    now: datetime,
+    *,
+    limit: int,
+    lease: timedelta,
+    adapters: Sequence[str],
+) -> list[OutboxMessage]:
+    """Lease up to ``limit`` due rows, at most the oldest unsent one per conversation.
+
+    Rows another process holds are skipped (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and
+    a row whose sender died is taken again once its lease has run out. Only rows for
+    ``adapters`` (the ones this process has, less any paused by a 429) are taken.
+    """
+    if not adapters:
+        return []
+    earlier = aliased(OutboxMessage)
+    blocked_by_earlier = exists().where(
+        earlier.conversation_key == OutboxMessage.conversation_key,
+        earlier.id < OutboxMessage.id,
+        earlier.status.in_((PENDING, SENDING)),
+    )
+    due = or_(
+        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < now),
+    )
+    query = (
+        select(OutboxMessage)
+        .where(due, OutboxMessage.adapter.in_(adapters), ~blocked_by_earlier)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(await session.scalars(query))
+    for row in rows:
+        row.status = SENDING
+        row.attempts += 1
+        row.lease_until = now + lease
+    return rows
+
+
+async def finish(
+    session: AsyncSession,
+    row_id: int,
+    attempt: int,
+    *,
+    status: str,
+    now: datetime,
+    error: str | None = None,
+    next_attempt_at: datetime | None = None,
+    platform_message_id: str | None = None,
+) -> bool:
+    """Record one attempt's outcome, unless the lease was lost to another sender."""
+    values: dict[str, object] = {"status": status, "lease_until": None, "last_error": error}
+    if status == SENT:
+        values.update(sent_at=now, platform_message_id=platform_message_id)
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row_id,
+            OutboxMessage.status == SENDING,
+            OutboxMessage.attempts == attempt,
+        )
+        .values(**values)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,146 @@
+"""Wiring of one dxbot process: storage, App, adapters, inbox worker and outbox dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from bot import inbox
+from bot.adapters.base import Sender, WebhookAdapter
+from bot.adapters.relay import RelayAdapter
+from bot.app import App
+from bot.clock import Clock, SystemClock
+from bot.dispatcher import OutboxDispatcher
+from bot.events import Event
+from bot.i18n import Catalog
+from bot.worker import InboxWorker
+from config.settings import Settings
+from storage import migrate
+from storage.engine import create_engine, session_factory
+
+log = logging.getLogger(__name__)
+
+Register = Callable[[App], None]
+DEFAULT_HANDLERS = "handlers:register"
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database schema is older than this version of dxbot."""
+
+
+def load_register(spec: str = DEFAULT_HANDLERS) -> Register:
+    """Import ``module:function`` that adds the features' listeners to an App."""
+    module, _, name = spec.partition(":")
+    register: Register = getattr(importlib.import_module(module), name or "register")
+    return register
+
+
+def relay_from_settings(settings: Settings) -> RelayAdapter | None:
+    relay = settings.relay
+    if not relay.enabled or relay.secret is None:
+        return None
+    return RelayAdapter(
+        relay.secret.get_secret_value(),
+        outbound_url=relay.outbound_url,
+        outbound_token=relay.outbound_token.get_secret_value() if relay.outbound_token else None,
+        buttons=relay.buttons,
+        tolerance_seconds=relay.timestamp_tolerance_seconds,
+        send_timeout_seconds=relay.send_timeout_seconds,
+    )
+
+
+class Runtime:
+    """Everything one process needs; ``start`` and ``stop`` bracket its life."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        register: Register | None = None,
+        clock: Clock | None = None,
+        webhooks: Mapping[str, WebhookAdapter] | None = None,
+        senders: Mapping[str, Sender] | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.engine = create_engine(
+            settings.database.url,
+            pool_size=settings.database.pool_size,
+            sqlite_synchronous=settings.database.sqlite_synchronous,
+        )
+        self.sessions = session_factory(self.engine)
+        self.catalog = catalog or Catalog.load(default=settings.locale.default)
+        self.app = App(self.catalog, clock=self.clock, default_locale=settings.locale.default)
+        (register or load_register())(self.app)
+        self.webhooks: dict[str, WebhookAdapter] = dict(webhooks or {})
+        if webhooks is None and (relay := relay_from_settings(settings)) is not None:
+            self.webhooks[relay.name] = relay
+        self.senders: dict[str, Sender] = {**self.webhooks, **(senders or {})}
+        self.dispatcher = OutboxDispatcher(self.sessions, self.senders, settings.outbox, self.clock)
+        self.worker = InboxWorker(
+            self.sessions, self.app, settings.inbox, self.clock, self.dispatcher.notify
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def prepare(self) -> None:
+        """Make sure the schema is current (migrating SQLite if allowed) and recover."""
+        db = self.settings.database
+        if not await migrate.is_up_to_date(self.engine):
+            if not (db.is_sqlite and db.auto_migrate_sqlite):
+                current = await migrate.current_revision(self.engine)
+                raise SchemaOutOfDate(
+                    f"schema revision {current or 'none'} != {migrate.head_revision()}"
+                )
+            log.info("migrating the SQLite database to %s", migrate.head_revision())
+            await migrate.upgrade(self.engine)
+        if db.is_sqlite:
+            await self.dispatcher.recover_sqlite()
+
+    async def start(self) -> None:
+        """Start handling; events left pending by a previous process are handled first."""
+        self._tasks = [
+            asyncio.create_task(self.worker.run(), name="inbox-worker"),
+            asyncio.create_task(self.dispatcher.run(), name="outbox-dispatcher"),
+        ]
+
+    async def accept(self, event: Event) -> bool:
+        """Store the event durably, then wake the worker. True if it was new.
+
+        Raises ``DBAPIError``/``OSError`` when it cannot be stored: the caller must not ack.
+        """
+        async with self.sessions() as session, session.begin():
+            new = await inbox.store(session, event, self.clock.now())
+        if new:
+            self.worker.notify()
+        return new
+
+    async def healthy(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (DBAPIError, OSError):
+            return False
+        return True
+
+    async def stop(self, flush_seconds: float | None = None) -> None:
+        """Finish the event in hand, flush due replies for a bounded time, release all."""
+        await self.worker.stop()
+        flush = (
+            self.settings.outbox.shutdown_flush_seconds if flush_seconds is None else flush_seconds
+        )
+        with suppress(DBAPIError, OSError):
+            await self.dispatcher.drain(flush)
+        await self.dispatcher.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sender in {id(s): s for s in self.senders.values()}.values():
+            await sender.close()
+        await self.engine.dispose()

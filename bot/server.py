@@ -1,0 +1,130 @@
+"""The aiohttp edge: ``POST /hooks/{adapter}`` and ``GET /healthz``. Ack only what is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.exc import DBAPIError
+
+from bot.adapters.base import Ack, PayloadError, RawRequest, SignatureError
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def _error(
+    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
+    body = {"ok": False, "error": code, "message": message, **extra}
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is larger than ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return None
+
+
+async def hook(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    name = request.match_info["adapter"]
+    adapter = runtime.webhooks.get(name)
+    if adapter is None:
+        return _error(404, "unknown_adapter", f"no adapter named {name!r} is enabled")
+    limit = runtime.settings.http.max_body_bytes
+    body = await _read_body(request, limit)
+    if body is None:
+        return _error(413, "too_large", f"body larger than {limit} bytes")
+    raw = RawRequest(headers=request.headers, body=body, query=request.query)
+    try:
+        adapter.verify(raw, time.time())
+        parsed = adapter.parse(raw)
+    except SignatureError as exc:
+        log.warning("rejected %s webhook: %s", name, exc)
+        return _error(401, "bad_signature", str(exc))
+    except PayloadError as exc:
+        return _error(400, "bad_request", exc.reason, field=exc.field)
+    if isinstance(parsed, Ack):
+        return web.json_response(parsed.body, status=parsed.status)
+    try:
+        new = await runtime.accept(parsed)
+    except (DBAPIError, OSError) as exc:
+        log.error("could not store %s event: %s", name, type(exc).__name__)
+        return _error(
+            503, "unavailable", "event not stored; retry later", headers={"Retry-After": "5"}
+        )
+    return web.json_response({"ok": True, "duplicate": not new} if not new else {"ok": True})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    if await request.app[RUNTIME].healthy():
+        return web.json_response({"ok": True, "database": "ok"})
+    return _error(503, "database_unavailable", "database unreachable")
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Turn aiohttp's own HTTP errors (404, 405 …) and any bug into JSON, never a bare 500."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except web.HTTPException as exc:
+        return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except Exception:
+        log.exception("unexpected error on %s", request.path)
+        return _error(500, "internal", "internal error")
+
+
+def build_web_app(runtime: Runtime) -> web.Application:
+    app = web.Application(
+        client_max_size=runtime.settings.http.max_body_bytes, middlewares=[_json_errors]
+    )
+    app[RUNTIME] = runtime
+    app.router.add_post("/hooks/{adapter}", hook)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def serve(runtime: Runtime, *, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT: stop accepting, finish in-flight work, flush the outbox."""
+    await runtime.prepare()
+    await runtime.start()
+    http = runtime.settings.http
+    runner = web.AppRunner(
+        build_web_app(runtime),
+        shutdown_timeout=http.shutdown_timeout_seconds,
+        handle_signals=False,
+        access_log=None,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, http.host, http.port)
+    await site.start()
+    log.info(
+        "dxbot listening on http://%s:%s (adapters: %s)",
+        http.host,
+        http.port,
+        ", ".join(runtime.webhooks) or "none",
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down: finishing in-flight work")
+        await runner.cleanup()
+        await runtime.stop()
+        log.info("stopped")

@@ -1,0 +1,135 @@
+"""dxbot settings: defaults < TOML file < ``DXBOT_*`` environment variables.
+
+Sections mirror the TOML tables (``[http]``, ``[database]`` …); an environment variable
+names the table and the key, e.g. ``DXBOT_HTTP_PORT`` or ``DXBOT_RELAY_SECRET``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./dxbot.db"
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    shutdown_timeout_seconds: float = Field(10.0, gt=0)
+
+
+class DatabaseSettings(BaseModel):
+    url: str = DEFAULT_DATABASE_URL
+    pool_size: int = Field(10, ge=1)
+    # SQLite: FULL makes every acknowledged event survive a power loss, not only a crash.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    auto_migrate_sqlite: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+
+class RelaySettings(BaseModel):
+    secret: SecretStr | None = None
+    outbound_url: str | None = None
+    outbound_token: SecretStr | None = None
+    buttons: bool = True
+    timestamp_tolerance_seconds: int = Field(300, ge=1)
+    send_timeout_seconds: float = Field(10.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.secret is not None and bool(self.secret.get_secret_value())
+
+
+class OutboxSettings(BaseModel):
+    max_attempts: int = Field(8, ge=1)
+    base_delay_seconds: float = Field(1.0, gt=0)
+    max_delay_seconds: float = Field(300.0, gt=0)
+    lease_seconds: float = Field(60.0, gt=0)
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    batch_size: int = Field(50, ge=1)
+    concurrency: int = Field(8, ge=1)
+    shutdown_flush_seconds: float = Field(5.0, ge=0)
+
+
+class InboxSettings(BaseModel):
+    poll_interval_seconds: float = Field(1.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+
+
+class LocaleSettings(BaseModel):
+    default: Literal["ja", "en"] = "ja"
+    timezone: str = "Asia/Tokyo"
+
+
+class LoggingSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = False
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; validated once at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DXBOT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+    )
+    toml_path: ClassVar[Path | None] = None
+
+    http: HttpSettings = HttpSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    relay: RelaySettings = RelaySettings()
+    outbox: OutboxSettings = OutboxSettings()
+    inbox: InboxSettings = InboxSettings()
+    locale: LocaleSettings = LocaleSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_path))
+        return tuple(sources)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (or ``$DXBOT_CONFIG``) and the environment.
+
+    Raises ``FileNotFoundError`` for a named file that does not exist and
+    ``pydantic.ValidationError`` for invalid values.
+    """
+    chosen = path or os.environ.get("DXBOT_CONFIG") or None
+    toml_path = Path(chosen) if chosen else None
+    if toml_path is not None and not toml_path.is_file():
+        raise FileNotFoundError(str(toml_path))
+    bound = type("Settings", (Settings,), {"toml_path": toml_path})
+    settings: Settings = bound(**overrides)
+    return settings

@@ -1,0 +1,13 @@
+"""The municipality's features, registered on an App."""
+
+from bot.app import App
+from handlers import help, settings
+
+
+def register(app: App) -> None:
+    """Add every feature's listeners to ``app`` (order matters: specific before general)."""
+    help.register(app)
+    settings.register(app)
+
+
+__all__ = ["register"]

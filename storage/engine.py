@@ -1,0 +1,46 @@
+"""Engine and session set-up for SQLite (WAL, one writer at a time) and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FULL"
+) -> AsyncEngine:
+    """Create the async engine; SQLite gets WAL and ``BEGIN IMMEDIATE`` transactions."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, sqlite_synchronous)
+    return _create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:
+    engine = _create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control so writers start with BEGIN IMMEDIATE; a deferred
+        # read-then-write transaction can fail with SQLITE_BUSY without waiting.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
