@@ -42,7 +42,12 @@ async def remember(
 
 
 async def resolve(session: AsyncSession, event: Event) -> Event:
-    """The event as a button press when its text selects one of the offered choices."""
+    """The event as a button press when its text selects one of the offered choices.
+
+    Only in direct chats: in a group, someone else's "1" must not answer your question.
+    """
+    if not event.is_direct:
+        return event
     keys = [event.conversation.id]
     if event.is_direct:
         keys.append(f"user:{event.user.id}")

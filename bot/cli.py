@@ -140,6 +140,8 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
 def _check(settings: Settings, text: CliText) -> int:
     relay = text("enabled") if settings.relay.enabled else text("disabled")
     print(text("config_ok", database=_redacted_url(settings.database.url), relay=relay))
+    if settings.relay.enabled and not settings.relay.outbound_url:
+        print(text("relay_no_outbound"), file=sys.stderr)
     return 0
 
 

@@ -136,7 +136,8 @@ class OutboxDispatcher:
         self, row_id: int, attempt: int, adapter: str, error: DeliveryError
     ) -> None:
         if error.retry_after is not None:
-            self._paused[adapter] = self._clock.now() + timedelta(seconds=error.retry_after)
+            pause = min(error.retry_after, self._settings.max_delay_seconds)
+            self._paused[adapter] = self._clock.now() + timedelta(seconds=pause)
         if not error.retryable or attempt >= self._settings.max_attempts:
             log.error(
                 "outbox row %s dead-lettered after %s tries: %s", row_id, attempt, error.reason
@@ -207,11 +208,17 @@ class OutboxDispatcher:
                     return_when=asyncio.FIRST_COMPLETED,
                 )
 
-    async def stop(self) -> None:
-        """Stop claiming and abandon sends still running (their leases expire)."""
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop claiming; give sends in flight ``grace`` seconds, then abandon them.
+
+        An abandoned row keeps its lease and is sent again later under the same
+        idempotency key, so the platform shows it once.
+        """
         self._stopping = True
         self._wakeup.set()
-        for task in list(self._inflight):
+        if not self._inflight:
+            return
+        _, late = await asyncio.wait(set(self._inflight), timeout=grace)
+        for task in late:
             task.cancel()
-        if self._inflight:
-            await asyncio.gather(*self._inflight, return_exceptions=True)
+        await asyncio.gather(*late, return_exceptions=True)

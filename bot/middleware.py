@@ -16,11 +16,13 @@ if TYPE_CHECKING:
     from bot.context import Context
 
 Next = Callable[[], Awaitable[None]]
+DISPLAY_NAME_LENGTH = 255  # the staff.display_name column
 
 
 async def identify_user(ctx: Context, next: Next) -> None:
     """Load (or first create) the staff record for the sender; set ``ctx.user`` and locale."""
     event = ctx.event
+    name = (event.user.name or event.user.id)[:DISPLAY_NAME_LENGTH]
     staff = await ctx.session.scalar(
         select(Staff).where(Staff.adapter == event.adapter, Staff.external_id == event.user.id)
     )
@@ -28,14 +30,14 @@ async def identify_user(ctx: Context, next: Next) -> None:
         staff = Staff(
             adapter=event.adapter,
             external_id=event.user.id,
-            display_name=event.user.name or event.user.id,
+            display_name=name,
             role="staff",
             created_at=ctx.app.clock.now(),
         )
         ctx.session.add(staff)
         await ctx.session.flush()
-    elif event.user.name and staff.display_name != event.user.name:
-        staff.display_name = event.user.name
+    elif event.user.name and staff.display_name != name:
+        staff.display_name = name
     ctx.locale = ctx.app.catalog.resolve(staff.locale or ctx.app.default_locale)
     ctx.user = UserInfo(
         staff_id=staff.id,

@@ -121,6 +121,16 @@ class Runtime:
             self.worker.notify()
         return new
 
+    async def _join_tasks(self, grace: float = 5.0) -> None:
+        """Let the loops see the stop flag and leave cleanly; cancel what does not."""
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(self._tasks, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
     async def healthy(self) -> bool:
         try:
             async with self.engine.connect() as conn:
@@ -132,15 +142,13 @@ class Runtime:
     async def stop(self, flush_seconds: float | None = None) -> None:
         """Finish the event in hand, flush due replies for a bounded time, release all."""
         await self.worker.stop()
-        flush = (
-            self.settings.outbox.shutdown_flush_seconds if flush_seconds is None else flush_seconds
-        )
+        flush = flush_seconds
+        if flush is None:
+            flush = self.settings.outbox.shutdown_flush_seconds
         with suppress(DBAPIError, OSError):
             await self.dispatcher.drain(flush)
         await self.dispatcher.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._join_tasks()
         for sender in {id(s): s for s in self.senders.values()}.values():
             await sender.close()
         await self.engine.dispose()

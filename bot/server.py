@@ -79,7 +79,8 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         response: web.StreamResponse = await handler(request)
         return response
     except web.HTTPException as exc:
-        return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+        kept = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason, headers=kept)
     except Exception:
         log.exception("unexpected error on %s", request.path)
         return _error(500, "internal", "internal error")

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +18,7 @@ from bot.events import Event
 from bot.logging import event_context
 from bot.messages import OutgoingMessage
 from config.settings import InboxSettings
-from storage.models import InboxEvent
+from storage.models import InboxEvent, Staff
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class InboxWorker:
 
     async def _handle_next(self) -> bool:
         row_id: int | None = None
+        event: Event | None = None
         try:
             async with self._sessions() as session, session.begin():
                 row = await inbox.claim_next(session)
@@ -99,25 +100,26 @@ class InboxWorker:
                     await self._app.dispatch(event, session)
                 row.status = inbox.DONE
                 row.handled_at = self._clock.now()
-        except DBAPIError as exc:
+        except (DBAPIError, OSError) as exc:
             if row_id is None:
-                raise
+                raise  # the database itself is unreachable: the run loop backs off
             await self._count_failure(row_id, event, exc)
         except Exception as exc:
+            if row_id is None:
+                raise
             log.exception("listener failed for inbox row %s", row_id)
-            assert row_id is not None
             await self._give_up(row_id, event, exc)
         self._on_replies()
         return True
 
-    async def _count_failure(self, row_id: int, event: Event, exc: DBAPIError) -> None:
+    async def _count_failure(self, row_id: int, event: Event | None, exc: Exception) -> None:
         """A database error: try again later, up to ``max_attempts`` times."""
         async with self._sessions() as session, session.begin():
             row = await session.get(InboxEvent, row_id)
             if row is None or row.status != inbox.PENDING:
                 return
             row.attempts += 1
-            row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            row.last_error = _describe(exc)
             attempts = row.attempts
         log.warning("inbox row %s failed on the database (try %s)", row_id, attempts)
         if attempts >= self._settings.max_attempts:
@@ -125,7 +127,7 @@ class InboxWorker:
         else:
             await asyncio.sleep(0.05 * attempts)
 
-    async def _give_up(self, row_id: int, event: Event, exc: Exception) -> None:
+    async def _give_up(self, row_id: int, event: Event | None, exc: Exception) -> None:
         """Mark a failing event failed and apologise to the user, in one transaction."""
         async with self._sessions() as session, session.begin():
             await session.execute(
@@ -134,16 +136,29 @@ class InboxWorker:
                 .values(
                     status=inbox.FAILED,
                     attempts=InboxEvent.attempts + 1,
-                    last_error=f"{type(exc).__name__}: {exc}"[:2000],
+                    last_error=_describe(exc),
                     handled_at=self._clock.now(),
                 )
             )
-            text = self._app.catalog.t(self._app.default_locale, "errors.internal")
-            message = OutgoingMessage(text=text, conversation_id=event.conversation.id)
-            outbox.enqueue(session, event.adapter, message, self._clock.now())
+            if event is not None:
+                await self._apologise(session, event)
+
+    async def _apologise(self, session: AsyncSession, event: Event) -> None:
+        locale = await session.scalar(
+            select(Staff.locale).where(
+                Staff.adapter == event.adapter, Staff.external_id == event.user.id
+            )
+        )
+        text = self._app.catalog.t(locale or self._app.default_locale, "errors.internal")
+        message = OutgoingMessage(text=text, conversation_id=event.conversation.id)
+        outbox.enqueue(session, event.adapter, message, self._clock.now())
 
     async def stop(self) -> None:
         """Finish the event in hand, then stop."""
         self._stopping = True
         self._wakeup.set()
         await self._idle.wait()
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]

@@ -77,7 +77,7 @@ class PendingChoices(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     adapter: Mapped[str] = mapped_column(String(32))
-    conversation_id: Mapped[str] = mapped_column(String(255))
+    conversation_id: Mapped[str] = mapped_column(String(300))
     choices: Mapped[dict[str, Any]]
     offered_at: Mapped[datetime]
 

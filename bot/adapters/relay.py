@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -25,6 +26,7 @@ from bot.messages import OutgoingMessage
 SIGNATURE_HEADER = "X-DXBot-Signature"
 TIMESTAMP_HEADER = "X-DXBot-Request-Timestamp"
 MAX_ID_LENGTH = 255
+MAX_RETRY_AFTER = 86_400.0  # a day; anything longer is a platform bug, not a plan
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -65,13 +67,12 @@ class RelayAdapter:
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not timestamp or not signature:
             raise SignatureError("missing signature headers")
-        try:
-            sent_at = int(timestamp)
-        except ValueError as exc:
-            raise SignatureError("timestamp is not unix seconds") from exc
-        if abs(now - sent_at) > self._tolerance:
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            raise SignatureError("timestamp is not unix seconds")
+        if abs(now - int(timestamp)) > self._tolerance:
             raise SignatureError("timestamp outside the allowed window")
-        if not hmac.compare_digest(sign(self._secret, timestamp, request.body), signature):
+        expected = sign(self._secret, timestamp, request.body).encode("ascii")
+        if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
             raise SignatureError("signature does not match")
 
     def parse(self, request: RawRequest) -> Event:
@@ -104,7 +105,11 @@ class RelayAdapter:
             )
         action = _object(data, "action")
         value = _string(action, "value", "action.value")
-        message_id = _string(action, "message_id", "action.message_id", allow_empty=True)
+        message_id = (
+            _string(action, "message_id", "action.message_id", allow_empty=True)
+            if "message_id" in action
+            else ""
+        )
         return Event(**base).as_action(value, message_id or None)
 
     # -- outbound ------------------------------------------------------------------------
@@ -172,16 +177,18 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(max(0.0, seconds), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER)
 
 
 # -- body validation: each error names the field ---------------------------------------
@@ -222,6 +229,8 @@ def _string(
         raise PayloadError(name, "must not be empty")
     if limit is not None and len(value) > limit:
         raise PayloadError(name, f"longer than {limit} characters")
+    if "\x00" in value:
+        raise PayloadError(name, "contains a NUL character")
     return value
 
 

@@ -75,7 +75,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("adapter", sa.String(length=32), nullable=False),
-        sa.Column("conversation_id", sa.String(length=255), nullable=False),
+        sa.Column("conversation_id", sa.String(length=300), nullable=False),
         sa.Column("choices", sa.JSON(), nullable=False),
         sa.Column("offered_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),

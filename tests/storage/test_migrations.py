@@ -1,0 +1,65 @@
+"""Migrations: upgrade/downgrade round trip; serve refuses an old PostgreSQL schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from bot.runtime import Runtime, SchemaOutOfDate
+from storage import migrate
+from storage.engine import create_engine
+from tests.conftest import fast_settings
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        names = await conn.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    await engine.dispose()
+    return names
+
+
+async def test_upgrade_downgrade_round_trip(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        assert await migrate.is_up_to_date(engine)
+        await migrate.downgrade(engine, "base")
+        assert await migrate.current_revision(engine) is None
+        assert "inbox" not in await _tables(database_url)
+        await migrate.upgrade(engine)
+        await migrate.upgrade(engine)  # idempotent
+        assert await migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        await engine.dispose()
+    assert {"inbox", "outbox", "staff", "pending_choices"} <= await _tables(database_url)
+
+
+async def test_sqlite_is_migrated_automatically_on_start(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    runtime = Runtime(fast_settings(url), webhooks={})
+    await runtime.prepare()
+    assert await migrate.is_up_to_date(runtime.engine)
+    await runtime.stop(flush_seconds=0)
+
+
+async def test_sqlite_auto_migration_can_be_switched_off(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    runtime = Runtime(fast_settings(url, database={"auto_migrate_sqlite": False}), webhooks={})
+    with pytest.raises(SchemaOutOfDate):
+        await runtime.prepare()
+    await runtime.stop(flush_seconds=0)
+
+
+async def test_postgresql_refuses_an_old_schema(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    await migrate.downgrade(engine, "base")
+    try:
+        runtime = Runtime(fast_settings(postgres_url), webhooks={})
+        with pytest.raises(SchemaOutOfDate, match="none"):
+            await runtime.prepare()
+        await runtime.stop(flush_seconds=0)
+    finally:
+        await migrate.upgrade(engine)
+        await engine.dispose()
