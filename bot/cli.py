@@ -17,9 +17,11 @@ from bot.i18n import Catalog
 from bot.runtime import Runtime, SchemaOutOfDate
 from config.settings import Settings, load_settings
 from storage import migrate
+from storage.sqlite_lock import DatabaseInUse
 
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
+EXIT_IN_USE = 4
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,6 +95,10 @@ async def _serve(settings: Settings, text: CliText) -> int:
         print(text("schema_out_of_date", detail=exc), file=sys.stderr)
         await runtime.engine.dispose()
         return EXIT_SCHEMA
+    except DatabaseInUse as exc:
+        print(text("database_in_use", path=exc), file=sys.stderr)
+        await runtime.engine.dispose()
+        return EXIT_IN_USE
     return 0
 
 
@@ -116,6 +122,10 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
         print(text("schema_out_of_date", detail=exc), file=sys.stderr)
         await runtime.engine.dispose()
         return EXIT_SCHEMA
+    except DatabaseInUse as exc:
+        print(text("database_in_use", path=exc), file=sys.stderr)
+        await runtime.engine.dispose()
+        return EXIT_IN_USE
 
     async def settle() -> None:
         await runtime.worker.handle_pending()

@@ -23,6 +23,7 @@ from bot.worker import InboxWorker
 from config.settings import Settings
 from storage import migrate
 from storage.engine import create_engine, session_factory
+from storage.sqlite_lock import SQLiteLock, database_path
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,14 @@ class Runtime:
             self.sessions, self.app, settings.inbox, self.clock, self.dispatcher.notify
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._sqlite_lock: SQLiteLock | None = None
 
     async def prepare(self) -> None:
         """Make sure the schema is current (migrating SQLite if allowed) and recover."""
         db = self.settings.database
+        if db.is_sqlite and (path := database_path(db.url)) is not None:
+            self._sqlite_lock = SQLiteLock(path)
+            self._sqlite_lock.acquire()
         if not await migrate.is_up_to_date(self.engine):
             if not (db.is_sqlite and db.auto_migrate_sqlite):
                 current = await migrate.current_revision(self.engine)
@@ -152,3 +157,5 @@ class Runtime:
         for sender in {id(s): s for s in self.senders.values()}.values():
             await sender.close()
         await self.engine.dispose()
+        if self._sqlite_lock is not None:
+            self._sqlite_lock.release()

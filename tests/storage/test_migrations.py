@@ -63,3 +63,19 @@ async def test_postgresql_refuses_an_old_schema(postgres_url: str) -> None:
     finally:
         await migrate.upgrade(engine)
         await engine.dispose()
+
+
+async def test_second_process_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
+    from storage.sqlite_lock import DatabaseInUse
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'town.db'}"
+    first = Runtime(fast_settings(url), webhooks={})
+    await first.prepare()
+    second = Runtime(fast_settings(url), webhooks={})
+    with pytest.raises(DatabaseInUse):
+        await second.prepare()
+    await second.stop(flush_seconds=0)
+    await first.stop(flush_seconds=0)
+    third = Runtime(fast_settings(url), webhooks={})
+    await third.prepare()  # free again once the first has stopped
+    await third.stop(flush_seconds=0)
