@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +16,10 @@ from bot.events import Event, EventType
 from bot.i18n import Catalog
 from bot.middleware import identify_user, resolve_choices
 from bot.text import normalize
+from config.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.forms.engine import FormEngine
 
 Listener = Callable[[Context], Awaitable[None]]
 Next = Callable[[], Awaitable[None]]
@@ -42,11 +47,17 @@ class App:
         clock: Clock | None = None,
         command_name: str = "dx",
         default_locale: str | None = None,
+        timezone: str = "Asia/Tokyo",
+        settings: Settings | None = None,
     ) -> None:
         self.catalog = catalog
         self.clock: Clock = clock or SystemClock()
         self.command_name = command_name
         self.default_locale = default_locale or catalog.default
+        self.timezone = timezone
+        self.settings = settings or Settings.model_validate({})
+        self.forms: FormEngine | None = None
+        self.menu: list[tuple[str, str]] = []  # (label key, action id) for the help menu
         self.commands = CommandRouter(catalog)
         self._routes: list[_Route] = []
         self._middleware: list[Middleware] = [identify_user, resolve_choices]
@@ -54,6 +65,11 @@ class App:
         self.command(command_name)(self.commands)
 
     # -- registration --------------------------------------------------------------------
+
+    def use_forms(self, engine: FormEngine) -> None:
+        """Run conversational forms: a running form sees direct messages first."""
+        self.forms = engine
+        self.middleware(engine.middleware)
 
     def middleware(self, func: Middleware) -> Middleware:
         self._middleware.append(func)

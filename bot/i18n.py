@@ -36,10 +36,15 @@ class Catalog:
 
     @classmethod
     def load(cls, directory: Path = LOCALES_DIR, default: str = DEFAULT_LOCALE) -> Catalog:
-        tables = {
-            path.stem: _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
-            for path in sorted(directory.glob("*.toml"))
-        }
+        tables: dict[str, dict[str, str | list[str]]] = {}
+        for path in sorted(directory.glob("*.toml")):
+            # ja.toml, ja.forms.toml … all belong to "ja"; one file per feature stays small.
+            locale = path.stem.split(".", 1)[0]
+            table = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
+            clash = tables.setdefault(locale, {}).keys() & table.keys()
+            if clash:
+                raise ValueError(f"{path.name} repeats keys: {sorted(clash)}")
+            tables[locale].update(table)
         return cls(tables, default)
 
     @property

@@ -18,7 +18,11 @@ from bot.app import App
 from bot.clock import Clock, SystemClock
 from bot.dispatcher import OutboxDispatcher
 from bot.events import Event
+from bot.forms import idle
+from bot.forms.definition import load_forms
+from bot.forms.engine import FormEngine
 from bot.i18n import Catalog
+from bot.schedule import Scheduler
 from bot.worker import InboxWorker
 from config.settings import Settings
 from storage import migrate
@@ -78,7 +82,15 @@ class Runtime:
         )
         self.sessions = session_factory(self.engine)
         self.catalog = catalog or Catalog.load(default=settings.locale.default)
-        self.app = App(self.catalog, clock=self.clock, default_locale=settings.locale.default)
+        self.app = App(
+            self.catalog,
+            clock=self.clock,
+            default_locale=settings.locale.default,
+            timezone=settings.locale.timezone,
+            settings=settings,
+        )
+        self.forms = FormEngine(load_forms())
+        self.app.use_forms(self.forms)
         (register or load_register())(self.app)
         self.webhooks: dict[str, WebhookAdapter] = dict(webhooks or {})
         if webhooks is None and (relay := relay_from_settings(settings)) is not None:
@@ -89,6 +101,8 @@ class Runtime:
             self.sessions, self.app, settings.inbox, self.clock, self.dispatcher.notify
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.scheduler = Scheduler(settings.locale.timezone)
+        self.scheduler.every(settings.forms.sweep_interval_seconds, self.sweep_forms, "forms.sweep")
         self._sqlite_lock: SQLiteLock | None = None
 
     async def prepare(self) -> None:
@@ -114,6 +128,15 @@ class Runtime:
             asyncio.create_task(self.worker.run(), name="inbox-worker"),
             asyncio.create_task(self.dispatcher.run(), name="outbox-dispatcher"),
         ]
+        self.scheduler.start()
+
+    async def sweep_forms(self) -> tuple[int, int]:
+        """Nudge idle forms and put long-idle ones aside as drafts."""
+        result = await idle.sweep(
+            self.sessions, self.forms.forms, self.catalog, self.clock, self.settings.forms
+        )
+        self.dispatcher.notify()
+        return result
 
     async def accept(self, event: Event) -> bool:
         """Store the event durably, then wake the worker. True if it was new.
@@ -146,6 +169,7 @@ class Runtime:
 
     async def stop(self, flush_seconds: float | None = None) -> None:
         """Finish the event in hand, flush due replies for a bounded time, release all."""
+        self.scheduler.stop()
         await self.worker.stop()
         flush = flush_seconds
         if flush is None:

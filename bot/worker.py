@@ -10,6 +10,7 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from bot import inbox, outbox
 from bot.app import App
@@ -100,7 +101,8 @@ class InboxWorker:
                     await self._app.dispatch(event, session)
                 row.status = inbox.DONE
                 row.handled_at = self._clock.now()
-        except (DBAPIError, OSError) as exc:
+        except (DBAPIError, OSError, StaleDataError) as exc:
+            # StaleDataError: a form changed under us (optimistic version check); try again.
             if row_id is None:
                 raise  # the database itself is unreachable: the run loop backs off
             await self._count_failure(row_id, event, exc)

@@ -91,6 +91,61 @@ class LocaleSettings(BaseModel):
         return value
 
 
+class FormSettings(BaseModel):
+    nudge_after_minutes: float = Field(30.0, gt=0)
+    expire_after_hours: float = Field(24.0, gt=0)
+    sweep_interval_seconds: float = Field(60.0, gt=0)
+
+
+# A typical town's sections (課); replaced by `dxbot directory import` where one exists.
+DEFAULT_SECTIONS = [
+    "総務課",
+    "企画課",
+    "財政課",
+    "情報政策課",
+    "税務課",
+    "住民課",
+    "市民課",
+    "保険年金課",
+    "福祉課",
+    "子育て支援課",
+    "健康推進課",
+    "環境課",
+    "産業振興課",
+    "農林課",
+    "建設課",
+    "都市計画課",
+    "上下水道課",
+    "会計課",
+    "教育総務課",
+    "生涯学習課",
+    "議会事務局",
+]
+
+
+class DirectorySettings(BaseModel):
+    sections: list[str] = Field(default_factory=lambda: list(DEFAULT_SECTIONS))
+
+
+class WorkingGroupSettings(BaseModel):
+    """A working group (部会) and what is routed to it."""
+
+    name: str
+    adapter: str = "relay"
+    channel: str | None = None
+    leaders: list[str] = Field(default_factory=list)
+    sections: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+
+class PolicySettings(BaseModel):
+    """Policy staff (情報政策課): the queue for issues no working group takes."""
+
+    adapter: str = "relay"
+    channel: str | None = None
+    users: list[str] = Field(default_factory=list)
+
+
 class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -114,6 +169,10 @@ class Settings(BaseSettings):
     inbox: InboxSettings = InboxSettings()
     locale: LocaleSettings = LocaleSettings()
     logging: LoggingSettings = LoggingSettings()
+    forms: FormSettings = FormSettings()
+    directory: DirectorySettings = DirectorySettings()
+    groups: list[WorkingGroupSettings] = Field(default_factory=list)
+    policy: PolicySettings = PolicySettings()
 
     @classmethod
     def settings_customise_sources(

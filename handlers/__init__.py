@@ -1,12 +1,14 @@
 """The municipality's features, registered on an App."""
 
 from bot.app import App
-from handlers import help, settings
+from handlers import drafts, help, reports, settings
 
 
 def register(app: App) -> None:
     """Add every feature's listeners to ``app`` (order matters: specific before general)."""
     help.register(app)
+    reports.register(app)
+    drafts.register(app)
     settings.register(app)
 
 

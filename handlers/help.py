@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.app import App
 from bot.context import Context
+from bot.messages import Choice
 from handlers.keywords import keyword_pattern
 
 
@@ -21,7 +22,8 @@ def help_text(ctx: Context) -> str:
 
 
 async def show_help(ctx: Context) -> None:
-    await ctx.say(help_text(ctx))
+    menu = [Choice(ctx.t(label_key), action_id) for label_key, action_id in ctx.app.menu]
+    await ctx.say(help_text(ctx), choices=menu)
 
 
 async def not_understood(ctx: Context) -> None:

@@ -1,13 +1,22 @@
 """Persistence: SQLAlchemy 2 models, engine set-up and Alembic migrations."""
 
 from storage.engine import create_engine, session_factory
+from storage.forms import FormSession
+from storage.issues import AuditRecord, Issue, IssueCounter, IssueGram, IssueSupport, Section
 from storage.models import Base, InboxEvent, OutboxMessage, PendingChoices, Staff
 
 __all__ = [
+    "AuditRecord",
     "Base",
+    "FormSession",
     "InboxEvent",
+    "Issue",
+    "IssueCounter",
+    "IssueGram",
+    "IssueSupport",
     "OutboxMessage",
     "PendingChoices",
+    "Section",
     "Staff",
     "create_engine",
     "session_factory",

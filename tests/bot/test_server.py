@@ -5,100 +5,24 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
 
 from bot.adapters.relay import SIGNATURE_HEADER, TIMESTAMP_HEADER, RelayAdapter
 from bot.app import App
 from bot.context import Context
 from bot.messages import Choice
-from bot.runtime import Register, Runtime
-from bot.server import build_web_app
+from bot.runtime import Runtime
 from handlers import register as register_features
 from storage.engine import create_engine, session_factory
-from storage.models import InboxEvent
 from tests.builders import RELAY_SECRET, encode, relay_payload, signed_headers
 from tests.conftest import fast_settings
-from tests.fakes import FakeRelayPlatform
+from tests.edge import MAX_BODY, Reply, edge, read_reply, start_client
 
-MAX_BODY = 2048
 HELP_MARK = "できること"
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: Mapping[str, str]
-
-
-async def _reply(response: Any) -> Reply:
-    async with response as resp:
-        # .json() raises unless the answer is application/json: never a bare HTML error
-        return Reply(resp.status, await resp.json(), resp.headers)
-
-
-@dataclass
-class Edge:
-    runtime: Runtime
-    client: TestClient[Any, Any]
-    platform: FakeRelayPlatform
-
-    async def post(
-        self,
-        body: bytes | dict[str, Any],
-        *,
-        headers: Mapping[str, str] | None = None,
-        path: str = "/hooks/relay",
-    ) -> Reply:
-        raw = body if isinstance(body, bytes) else encode(body)
-        sent = signed_headers(raw) if headers is None else headers
-        return await _reply(self.client.post(path, data=raw, headers=sent))
-
-    async def get(self, path: str) -> Reply:
-        return await _reply(self.client.get(path))
-
-    async def inbox(self) -> list[InboxEvent]:
-        async with self.runtime.sessions() as session:
-            return list((await session.scalars(select(InboxEvent).order_by(InboxEvent.id))).all())
-
-    async def settle(self) -> None:
-        await self.runtime.worker.handle_pending()
-        await self.runtime.dispatcher.drain(5)
-
-
-async def _client(runtime: Runtime) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = TestClient(TestServer(build_web_app(runtime), host="127.0.0.1"))
-    await client.start_server()
-    return client
-
-
-@asynccontextmanager
-async def edge(database_url: str, *, register: Register | None = None) -> AsyncIterator[Edge]:
-    platform = await FakeRelayPlatform().start()
-    relay = RelayAdapter(RELAY_SECRET, outbound_url=platform.url, outbound_token=platform.token)
-    runtime = Runtime(
-        fast_settings(database_url, http={"max_body_bytes": MAX_BODY}),
-        register=register,
-        webhooks={"relay": relay},
-    )
-    try:
-        await runtime.prepare()
-        client = await _client(runtime)
-        try:
-            yield Edge(runtime, client, platform)
-        finally:
-            await client.close()
-    finally:
-        await runtime.stop(flush_seconds=0)
-        await platform.stop()
 
 
 def _with_colours(app: App) -> None:
@@ -399,12 +323,12 @@ async def test_unreachable_database_is_503_and_nothing_acked(
     body = encode(relay_payload(text="ヘルプ"))
     async with _sqlite_threads_joined():
         try:
-            client = await _client(runtime)
+            client = await start_client(runtime)
             try:
                 started = time.monotonic()
                 sent = client.post("/hooks/relay", data=body, headers=signed_headers(body))
-                hook = await _reply(sent)
-                health = await _reply(client.get("/healthz"))
+                hook = await read_reply(sent)
+                health = await read_reply(client.get("/healthz"))
                 elapsed = time.monotonic() - started
             finally:
                 await client.close()

@@ -1,0 +1,1 @@
+"""Conversational forms declared in ``config/forms/*.toml``."""
