@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 Next = Callable[[], Awaitable[None]]
 DISPLAY_NAME_LENGTH = 255  # the staff.display_name column
+MAX_CHOICE_TEXT = 100
 
 
 async def identify_user(ctx: Context, next: Next) -> None:
@@ -51,6 +52,7 @@ async def identify_user(ctx: Context, next: Next) -> None:
 
 async def resolve_choices(ctx: Context, next: Next) -> None:
     """A typed "1" / "１" / label answering offered choices becomes that button press."""
-    if ctx.event.type == EventType.MESSAGE:
+    # A choice is a number or a short label: longer text never needs the lookup.
+    if ctx.event.type == EventType.MESSAGE and len(ctx.event.text) <= MAX_CHOICE_TEXT:
         ctx.event = await choices.resolve(ctx.session, ctx.event)
     await next()

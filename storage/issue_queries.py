@@ -62,7 +62,7 @@ async def index_text(session: AsyncSession, issue_id: int, text: str) -> None:
 
 
 async def similar_open_issues(
-    session: AsyncSession, text: str, *, limit: int = 3, min_score: float = 0.25
+    session: AsyncSession, text: str, *, limit: int = 3, min_score: float = 0.3
 ) -> list[tuple[Issue, float]]:
     """Open issues sharing the most bigrams with ``text``, scored by the Dice coefficient."""
     grams = bigrams(text)

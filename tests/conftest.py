@@ -108,7 +108,8 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def fast_settings(database_url: str, **sections: Any) -> Settings:
     """Settings for tests: quick polling and retries; no TOML file, no environment."""
     data: dict[str, Any] = {
-        "database": {"url": database_url},
+        # NORMAL: a test process crash is still survived (WAL); power loss is not a test case.
+        "database": {"url": database_url, "sqlite_synchronous": "NORMAL"},
         "outbox": {
             "base_delay_seconds": 0.01,
             "max_delay_seconds": 0.2,
@@ -120,5 +121,5 @@ def fast_settings(database_url: str, **sections: Any) -> Settings:
         "inbox": {"poll_interval_seconds": 0.05},
     }
     for key, value in sections.items():
-        data[key] = {**data.get(key, {}), **value}
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     return Settings.model_validate(data)
