@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from bot import logging as bot_logging
 from bot.adapters.console import ConsoleAdapter, ConsoleChat
+from bot.forms.definition import FormDefinitionError, load_forms
 from bot.i18n import Catalog
 from bot.runtime import Runtime, SchemaOutOfDate
 from config.settings import Settings, load_settings
@@ -147,6 +148,16 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
     return 0
 
 
+def _forms_ok(text: CliText) -> bool:
+    """Form files are configuration too: check them before anything runs."""
+    try:
+        load_forms()
+    except (FormDefinitionError, tomllib.TOMLDecodeError) as exc:
+        print(text("forms_error", detail=exc), file=sys.stderr)
+        return False
+    return True
+
+
 def _check(settings: Settings, text: CliText) -> int:
     relay = text("enabled") if settings.relay.enabled else text("disabled")
     print(text("config_ok", database=_redacted_url(settings.database.url), relay=relay))
@@ -167,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         json_format=settings.logging.json_format,
         secrets=_secrets(settings),
     )
+    if not _forms_ok(text):
+        return EXIT_CONFIG
     if args.command == "config":
         return _check(settings, text)
     if args.command == "migrate":

@@ -27,6 +27,11 @@ def annual_hours(frequency: str, minutes: float, staff: int) -> float:
     return round(OCCURRENCES_PER_YEAR[frequency] * minutes / 60 * staff, 1)
 
 
+def format_hours(hours: float) -> str:
+    """375.0 → "375", 12.5 → "12.5": hours as people say them."""
+    return str(int(hours)) if float(hours).is_integer() else f"{hours:.1f}"
+
+
 def _searchable(answers: dict[str, Any]) -> str:
     return " ".join(str(answers.get(k) or "") for k in ("work", "problem", "ideal"))
 
@@ -80,7 +85,12 @@ async def submit_report(ctx: Context, row: FormSession) -> None:
     )
     destination = group.name if group else ctx.t("reports.policy_queue")
     await ctx.say(
-        ctx.t("reports.receipt", number=issue.number, hours=issue.annual_hours, group=destination)
+        ctx.t(
+            "reports.receipt",
+            number=issue.number,
+            hours=format_hours(issue.annual_hours),
+            group=destination,
+        )
     )
     await _notify(ctx, issue)
 
@@ -96,7 +106,7 @@ async def _notify(ctx: Context, issue: Issue) -> None:
         number=issue.number,
         title=issue.title,
         section=issue.section,
-        hours=issue.annual_hours,
+        hours=format_hours(issue.annual_hours),
         group=issue.working_group or catalog.t(locale, "reports.policy_queue"),
     )
     adapter = group.adapter if group else settings.policy.adapter

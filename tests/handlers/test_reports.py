@@ -92,7 +92,7 @@ async def test_full_report_with_mistakes_back_edit_and_full_width(database_url: 
 
         receipt = await bot.say("送信")
         assert "受付番号は R8-0001" in receipt[0]
-        assert "年間 約1250.0時間" in receipt[0]  # 250 days × 60 min ÷ 60 × 5 people
+        assert "年間 約1250時間" in receipt[0]  # 250 days × 60 min ÷ 60 × 5 people
 
         [issue] = await _issues(bot)
         assert issue.number == "R8-0001" and issue.status == "received"
