@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.adapters.base import Capabilities
 from bot.clock import Clock, SystemClock
 from bot.commands import CommandRouter
 from bot.context import Context
@@ -58,6 +59,8 @@ class App:
         self.settings = settings or Settings.model_validate({})
         self.forms: FormEngine | None = None
         self.menu: list[tuple[str, str]] = []  # (label key, action id) for the help menu
+        # What each enabled platform can show; the Runtime fills it in.
+        self.capabilities: dict[str, Capabilities] = {}
         self.commands = CommandRouter(catalog)
         self._routes: list[_Route] = []
         self._middleware: list[Middleware] = [identify_user, resolve_choices]
@@ -85,11 +88,12 @@ class App:
 
         return self._register(matcher)
 
-    def subcommand(self, name: str) -> Callable[[Listener], Listener]:
-        """Listen for ``/dx name …`` (and its catalogue aliases)."""
+    def subcommand(self, name: str, *, role: str = "staff") -> Callable[[Listener], Listener]:
+        """Listen for ``/dx name …`` (and its catalogue aliases); ``role`` is the least role
+        allowed, checked by the router's guard before the listener runs."""
 
         def decorator(listener: Listener) -> Listener:
-            self.commands.add(name, listener)
+            self.commands.add(name, listener, role)
             return listener
 
         return decorator

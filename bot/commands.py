@@ -18,6 +18,14 @@ class Subcommand:
     name: str
     listener: Listener
     summary_key: str
+    role: str = "staff"  # the least role allowed to run it (see handlers.access)
+
+
+Guard = Callable[[Context, Subcommand], Awaitable[bool]]
+
+
+async def _allow_all(_ctx: Context, _sub: Subcommand) -> bool:
+    return True
 
 
 class CommandRouter:
@@ -30,9 +38,10 @@ class CommandRouter:
         self._catalog = catalog
         self._subcommands: dict[str, Subcommand] = {}
         self._lookup: dict[str, str] = {}
+        self.guard: Guard = _allow_all
 
-    def add(self, name: str, listener: Listener) -> None:
-        self._subcommands[name] = Subcommand(name, listener, f"commands.{name}.summary")
+    def add(self, name: str, listener: Listener, role: str = "staff") -> None:
+        self._subcommands[name] = Subcommand(name, listener, f"commands.{name}.summary", role)
         for word in [name, *self._catalog.words(f"commands.{name}.aliases")]:
             self._lookup[fold(word)] = name
 
@@ -57,7 +66,9 @@ class CommandRouter:
             await self._unknown(ctx, word)
             return
         ctx.args = rest
-        await self._subcommands[name].listener(ctx)
+        subcommand = self._subcommands[name]
+        if await self.guard(ctx, subcommand):
+            await subcommand.listener(ctx)
 
     async def _unknown(self, ctx: Context, word: str) -> None:
         suggestion = self.closest(word)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import choices, outbox
+from bot.adapters.base import Capabilities
 from bot.events import Event
 from bot.messages import Attachment, Choice, OutgoingMessage
 
@@ -38,6 +39,11 @@ class Context:
     args: str = ""
     matches: tuple[str, ...] = ()
     state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the platform this event came from can show (buttons, files, length)."""
+        return self.app.capabilities.get(self.event.adapter, Capabilities())
 
     def t(self, key: str, **values: Any) -> str:
         """Text for ``key`` in this user's language."""

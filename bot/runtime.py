@@ -96,6 +96,7 @@ class Runtime:
         if webhooks is None and (relay := relay_from_settings(settings)) is not None:
             self.webhooks[relay.name] = relay
         self.senders: dict[str, Sender] = {**self.webhooks, **(senders or {})}
+        self.app.capabilities = {name: s.capabilities for name, s in self.senders.items()}
         self.dispatcher = OutboxDispatcher(self.sessions, self.senders, settings.outbox, self.clock)
         self.worker = InboxWorker(
             self.sessions, self.app, settings.inbox, self.clock, self.dispatcher.notify

@@ -27,6 +27,8 @@ class HttpSettings(BaseModel):
     port: int = Field(8080, ge=1, le=65535)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     shutdown_timeout_seconds: float = Field(10.0, gt=0)
+    # How staff reach this server, for download links (e.g. https://dxbot.town.lg.jp).
+    public_url: str | None = None
 
 
 class DatabaseSettings(BaseModel):
@@ -144,6 +146,8 @@ class PolicySettings(BaseModel):
     adapter: str = "relay"
     channel: str | None = None
     users: list[str] = Field(default_factory=list)
+    # Administrators: everything policy staff can do, plus settings-level work.
+    admins: list[str] = Field(default_factory=list)
 
 
 class LoggingSettings(BaseModel):

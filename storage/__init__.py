@@ -2,7 +2,15 @@
 
 from storage.engine import create_engine, session_factory
 from storage.forms import FormSession
-from storage.issues import AuditRecord, Issue, IssueCounter, IssueGram, IssueSupport, Section
+from storage.issues import (
+    AuditRecord,
+    Issue,
+    IssueCounter,
+    IssueEvent,
+    IssueGram,
+    IssueSupport,
+    Section,
+)
 from storage.models import Base, InboxEvent, OutboxMessage, PendingChoices, Staff
 
 __all__ = [
@@ -12,6 +20,7 @@ __all__ = [
     "InboxEvent",
     "Issue",
     "IssueCounter",
+    "IssueEvent",
     "IssueGram",
     "IssueSupport",
     "OutboxMessage",

@@ -21,7 +21,7 @@ STATUSES = (
     "on_hold",  # 保留
     "declined",  # 見送り
 )
-OPEN_STATUSES = ("received", "triage", "solution", "pilot", "on_hold")
+OPEN_STATUSES = ("received", "triage", "solution", "pilot", "implemented", "on_hold")
 
 
 class Section(Base):
@@ -64,6 +64,7 @@ class Issue(Base):
     section_known: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(String(16), default="received")
     working_group: Mapped[str | None] = mapped_column(String(100))  # None: policy staff queue
+    assignee: Mapped[str | None] = mapped_column(String(255))  # a leader's user id
     reporter_adapter: Mapped[str] = mapped_column(String(32))
     reporter_id: Mapped[str] = mapped_column(String(255))
     reporter_name: Mapped[str] = mapped_column(String(255))
@@ -99,6 +100,24 @@ class IssueGram(Base):
         ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
     )
     gram: Mapped[str] = mapped_column(String(8), primary_key=True)
+
+
+class IssueEvent(Base):
+    """One change in an issue's history: status move, assignment or comment."""
+
+    __tablename__ = "issue_events"
+    __table_args__ = (Index("ix_issue_events_issue", "issue_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor_adapter: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(255))
+    actor_name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # status | assign | comment
+    from_value: Mapped[str | None] = mapped_column(String(255))
+    to_value: Mapped[str | None] = mapped_column(String(255))
+    comment: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditRecord(Base):
