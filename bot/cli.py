@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from bot import logging as bot_logging
 from bot.adapters.console import ConsoleAdapter, ConsoleChat
@@ -57,6 +58,9 @@ def _load(path: str | None, text: CliText) -> Settings | None:
         print(text("config_missing_file", path=exc), file=sys.stderr)
     except tomllib.TOMLDecodeError as exc:
         print(text("config_bad_toml", detail=exc), file=sys.stderr)
+    except SettingsError as exc:
+        print(text("config_error_header"), file=sys.stderr)
+        print(text("config_error_line", location="env", message=exc), file=sys.stderr)
     except ValidationError as exc:
         print(text("config_error_header"), file=sys.stderr)
         for error in exc.errors():
@@ -184,6 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(settings, text)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings, text))
+    try:
+        return _run(args, settings, text)
+    except FormDefinitionError as exc:  # a form that the features cannot use
+        print(text("forms_error", detail=exc), file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _run(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
     if args.command == "chat":
         # The terminal is the conversation: keep routine log lines out of it.
         logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))

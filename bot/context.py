@@ -45,7 +45,7 @@ class Context:
         """What the platform this event came from can show (buttons, files, length)."""
         return self.app.capabilities.get(self.event.adapter, Capabilities())
 
-    def t(self, key: str, **values: Any) -> str:
+    def t(self, key: str, /, **values: Any) -> str:
         """Text for ``key`` in this user's language."""
         return self.app.catalog.t(self.locale, key, **values)
 

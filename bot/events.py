@@ -91,6 +91,23 @@ class Event:
             action_id=action_id,
             value=value,
             message_id=message_id,
+            extra={**self.extra, "typed": self.text}
+            if self.type == EventType.MESSAGE
+            else self.extra,
+        )
+
+    def as_typed(self) -> Event:
+        """Undo a choice resolution: the text as it was typed (see ``as_action``)."""
+        if "typed" not in self.extra:
+            return self
+        extra = {k: v for k, v in self.extra.items() if k != "typed"}
+        return replace(
+            self,
+            type=EventType.MESSAGE,
+            text=str(self.extra["typed"]),
+            action_id=None,
+            value="",
+            extra=extra,
         )
 
 

@@ -64,7 +64,7 @@ class Catalog:
                 return value
         return None
 
-    def t(self, locale: str | None, key: str, **values: Any) -> str:
+    def t(self, locale: str | None, key: str, /, **values: Any) -> str:
         """The text for ``key``; a missing key shows itself rather than failing the reply."""
         raw = self._raw(locale, key)
         if raw is None:

@@ -1,4 +1,7 @@
-"""The aiohttp edge: ``POST /hooks/{adapter}`` and ``GET /healthz``. Ack only what is stored."""
+"""The aiohttp edge: ``POST /hooks/{adapter}``, ``GET /downloads/{token}`` and ``GET /healthz``.
+
+Ack only what is stored.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ import logging
 import signal
 import time
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
 from bot.adapters.base import Ack, PayloadError, RawRequest, SignatureError
+from bot.downloads import fetch_download
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,34 @@ async def hook(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "duplicate": not new} if not new else {"ok": True})
 
 
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback and the exact name per RFC 5987 (日本語 names)."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def download(request: web.Request) -> web.Response:
+    """A file offered by link (see ``bot.downloads``); unknown and expired look the same."""
+    runtime = request.app[RUNTIME]
+    try:
+        async with runtime.sessions() as session:
+            found = await fetch_download(session, request.match_info["token"], runtime.clock.now())
+    except (DBAPIError, OSError) as exc:
+        log.error("could not read a download: %s", type(exc).__name__)
+        return _error(503, "unavailable", "retry later", headers={"Retry-After": "5"})
+    if found is None:
+        return _error(404, "not_found", "no such download, or the link has expired")
+    headers = {
+        "Content-Type": found.content_type,
+        "Content-Disposition": content_disposition(found.filename),
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return web.Response(body=found.data, headers=headers)
+
+
 async def healthz(request: web.Request) -> web.Response:
     if await request.app[RUNTIME].healthy():
         return web.json_response({"ok": True, "database": "ok"})
@@ -92,6 +125,7 @@ def build_web_app(runtime: Runtime) -> web.Application:
     )
     app[RUNTIME] = runtime
     app.router.add_post("/hooks/{adapter}", hook)
+    app.router.add_get("/downloads/{token}", download)
     app.router.add_get("/healthz", healthz)
     return app
 

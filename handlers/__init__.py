@@ -1,7 +1,15 @@
 """The municipality's features, registered on an App."""
 
 from bot.app import App
-from handlers import access, drafts, help, reports, settings
+from handlers import (
+    access,
+    drafts,
+    help,
+    issue_steering,
+    issue_views,
+    reports,
+    settings,
+)
 
 
 def register(app: App) -> None:
@@ -9,6 +17,8 @@ def register(app: App) -> None:
     access.register(app)
     help.register(app)
     reports.register(app)
+    issue_views.register(app)
+    issue_steering.register(app)
     drafts.register(app)
     settings.register(app)
 

@@ -55,9 +55,7 @@ def issue_scope(ctx: Context, access: Access | None = None) -> ColumnElement[boo
     access = access or access_of(ctx)
     if access.sees_all:
         return true()
-    own = and_(
-        Issue.reporter_adapter == ctx.event.adapter, Issue.reporter_id == ctx.event.user.id
-    )
+    own = and_(Issue.reporter_adapter == ctx.event.adapter, Issue.reporter_id == ctx.event.user.id)
     led = Issue.working_group.in_(access.groups) if access.groups else false()
     assigned = Issue.assignee == ctx.event.user.id
     return or_(own, led, assigned)

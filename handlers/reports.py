@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot.app import App
 from bot.context import Context
+from bot.forms.definition import FormDefinition, FormDefinitionError
 from bot.forms.engine import FormEngine, Interjection
 from bot.messages import OutgoingMessage
 from handlers.keywords import keyword_pattern
@@ -20,6 +21,22 @@ START_ACTION = "report.start"
 
 # Occurrences a year for each answer to 発生頻度 (250 business days a year for 毎日).
 OCCURRENCES_PER_YEAR = {"daily": 250, "weekly": 52, "monthly": 12, "yearly": 4}
+
+
+REQUIRED_STEPS = ("section", "work", "problem", "ideal", "frequency", "minutes", "staff", "contact")
+
+
+def check_form(form: FormDefinition) -> None:
+    """The report reads these answers: a municipality may reword the form, not remove them."""
+    ids = {step.id for step in form.steps}
+    missing = [s for s in REQUIRED_STEPS if s not in ids]
+    if missing:
+        raise FormDefinitionError(f"{FORM}: steps {missing} are required by the report")
+    unknown = {o.value for o in form.step("frequency").options} - set(OCCURRENCES_PER_YEAR)
+    if unknown:
+        raise FormDefinitionError(
+            f"{FORM}: frequency values {sorted(unknown)} must be among {list(OCCURRENCES_PER_YEAR)}"
+        )
 
 
 def annual_hours(frequency: str, minutes: float, staff: int) -> float:
@@ -192,6 +209,7 @@ async def show_mine(ctx: Context) -> None:
 def register(app: App) -> None:
     forms: FormEngine | None = app.forms
     assert forms is not None, "reports need the form engine (App.use_forms)"
+    check_form(forms.forms[FORM])
     forms.on_submit(FORM)(submit_report)
     forms.source("sections")(sections)
     forms.before_submit(FORM, similar_check, similar_choice)

@@ -1,5 +1,6 @@
 """Persistence: SQLAlchemy 2 models, engine set-up and Alembic migrations."""
 
+from storage.downloads import Download
 from storage.engine import create_engine, session_factory
 from storage.forms import FormSession
 from storage.issues import (
@@ -16,6 +17,7 @@ from storage.models import Base, InboxEvent, OutboxMessage, PendingChoices, Staf
 __all__ = [
     "AuditRecord",
     "Base",
+    "Download",
     "FormSession",
     "InboxEvent",
     "Issue",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,7 +49,7 @@ async def next_seq(session: AsyncSession, fy: int) -> int:
 def bigrams(text: str) -> set[str]:
     """Character bigrams of the text without spaces: how Japanese is searched without a
     dictionary (words are not separated by spaces)."""
-    squeezed = "".join(text.casefold().split())
+    squeezed = "".join(unicodedata.normalize("NFKC", text).casefold().split())
     if len(squeezed) < 2:
         return {squeezed} if squeezed else set()
     return {squeezed[i : i + 2] for i in range(len(squeezed) - 1)}
@@ -61,20 +62,18 @@ async def index_text(session: AsyncSession, issue_id: int, text: str) -> None:
         session.add_all(IssueGram(issue_id=issue_id, gram=g) for g in grams)
 
 
-async def similar_open_issues(
-    session: AsyncSession, text: str, *, limit: int = 3, min_score: float = 0.3
-) -> list[tuple[Issue, float]]:
-    """Open issues sharing the most bigrams with ``text``, scored by the Dice coefficient."""
-    grams = bigrams(text)
-    if not grams:
-        return []
+async def _shared_grams(
+    session: AsyncSession, grams: set[str], where: ColumnElement[bool], limit: int
+) -> list[tuple[Issue, int, int]]:
+    """(issue, grams shared with the query, the issue's gram count) for the best candidates."""
     shared = func.count(IssueGram.gram).label("shared")
     candidates = (
         select(IssueGram.issue_id, shared)
-        .where(IssueGram.gram.in_(grams))
+        .join(Issue, Issue.id == IssueGram.issue_id)
+        .where(IssueGram.gram.in_(grams), where)
         .group_by(IssueGram.issue_id)
         .order_by(shared.desc(), IssueGram.issue_id.desc())
-        .limit(limit * 10)
+        .limit(limit)
         .subquery()
     )
     sizes = (
@@ -87,12 +86,40 @@ async def similar_open_issues(
         select(Issue, candidates.c.shared, sizes.c.size)
         .join(candidates, candidates.c.issue_id == Issue.id)
         .join(sizes, sizes.c.issue_id == Issue.id)
-        .where(Issue.status.in_(OPEN_STATUSES))
     )
-    scored = [(issue, 2 * shared / (len(grams) + size)) for issue, shared, size in rows]
+    return [(issue, int(n), int(size)) for issue, n, size in rows]
+
+
+async def similar_open_issues(
+    session: AsyncSession, text: str, *, limit: int = 3, min_score: float = 0.3
+) -> list[tuple[Issue, float]]:
+    """Open issues sharing the most bigrams with ``text``, scored by the Dice coefficient."""
+    grams = bigrams(text)
+    if not grams:
+        return []
+    found = await _shared_grams(session, grams, Issue.status.in_(OPEN_STATUSES), limit * 10)
+    scored = [(issue, 2 * n / (len(grams) + size)) for issue, n, size in found]
     scored = [pair for pair in scored if pair[1] >= min_score]
     scored.sort(key=lambda pair: (-pair[1], -pair[0].id))
     return scored[:limit]
+
+
+async def search_issues(
+    session: AsyncSession,
+    words: str,
+    *,
+    scope: ColumnElement[bool],
+    limit: int = 10,
+    min_coverage: float = 0.6,
+) -> list[Issue]:
+    """Issues (any status, within ``scope``) containing most of the words' bigrams."""
+    grams = bigrams(words)
+    if not grams:
+        return []
+    found = await _shared_grams(session, grams, scope, limit * 20)
+    ranked = [(issue, n / len(grams)) for issue, n, _ in found if n / len(grams) >= min_coverage]
+    ranked.sort(key=lambda pair: (-pair[1], -pair[0].id))
+    return [issue for issue, _ in ranked[:limit]]
 
 
 async def add_support(

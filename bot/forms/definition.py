@@ -129,9 +129,44 @@ def parse_form(data: Mapping[str, Any], source: str = "<form>") -> FormDefinitio
     return FormDefinition(name, _localized(data.get("title", name), source), tuple(steps))
 
 
+STEP_KEYS = frozenset(
+    {
+        "id",
+        "type",
+        "prompt",
+        "label",
+        "help",
+        "optional",
+        "when",
+        "min_length",
+        "max_length",
+        "min",
+        "max",
+        "unit",
+        "integer",
+        "options",
+        "min_count",
+        "max_count",
+        "source",
+    }
+)
+
+
 def _parse_step(raw: Mapping[str, Any], where: str, earlier: set[str]) -> Step:
     step_id = _require(raw, "id", str, where)
     where = f"{where} ({step_id})"
+    unknown = sorted(set(raw) - STEP_KEYS)
+    if unknown:
+        raise FormDefinitionError(f"{where}: unknown keys {unknown}")
+    try:
+        return _build_step(raw, where, step_id, earlier)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, FormDefinitionError):
+            raise
+        raise FormDefinitionError(f"{where}: {exc}") from exc
+
+
+def _build_step(raw: Mapping[str, Any], where: str, step_id: str, earlier: set[str]) -> Step:
     kind = _require(raw, "type", str, where)
     if kind not in STEP_TYPES:
         raise FormDefinitionError(f"{where}: type must be one of {', '.join(STEP_TYPES)}")
@@ -148,14 +183,14 @@ def _parse_step(raw: Mapping[str, Any], where: str, earlier: set[str]) -> Step:
         prompt=_localized(_require(raw, "prompt", (str, dict), where), where),
         label=_localized(raw.get("label", step_id), where),
         help=_localized(raw.get("help", {}), where),
-        optional=bool(raw.get("optional", False)),
+        optional=_flag(raw, "optional", where),
         when=_parse_condition(raw.get("when"), where, earlier),
         min_length=int(raw.get("min_length", 1)),
         max_length=int(raw.get("max_length", 2000 if kind == "long_text" else 200)),
         minimum=raw.get("min"),
         maximum=raw.get("max"),
         unit=raw.get("unit"),
-        integer=bool(raw.get("integer", True)),
+        integer=_flag(raw, "integer", where, default=True),
         options=options,
         min_count=int(raw.get("min_count", 1)),
         max_count=raw.get("max_count"),
@@ -165,15 +200,25 @@ def _parse_step(raw: Mapping[str, Any], where: str, earlier: set[str]) -> Step:
 
 def _parse_option(raw: Mapping[str, Any], where: str) -> LocalizedOption:
     value = _require(raw, "value", str, where)
-    return LocalizedOption(
-        value, _localized(raw.get("label", value), where), tuple(raw.get("aliases", ()))
-    )
+    aliases = raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise FormDefinitionError(f"{where}: option {value!r} aliases must be a list of strings")
+    return LocalizedOption(value, _localized(raw.get("label", value), where), tuple(aliases))
+
+
+def _flag(raw: Mapping[str, Any], key: str, where: str, *, default: bool = False) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise FormDefinitionError(f"{where}: {key!r} must be true or false")
+    return value
 
 
 def _parse_condition(raw: Any, where: str, earlier: set[str]) -> Condition | None:
     if raw is None:
         return None
     step = _require(raw, "step", str, where + " when")
+    if "in" not in raw and "equals" not in raw:
+        raise FormDefinitionError(f"{where}: when needs 'in' or 'equals'")
     if step not in earlier:
         raise FormDefinitionError(f"{where}: when.step {step!r} is not an earlier step")
     values: Sequence[Any] = raw["in"] if "in" in raw else [raw.get("equals")]

@@ -119,13 +119,24 @@ class FormEngine:
         chosen.status = store.ACTIVE
         chosen.conversation_id = ctx.event.conversation.id
         chosen.nudged_at = None
+        _set(chosen, pending=None)  # a question left open is asked again, not half-answered
         _touch(ctx, chosen)
         await ctx.say(ctx.t("forms.resumed"))
         await Prompts(ctx).ask(self.forms[chosen.form], chosen)
         return True
 
     async def middleware(self, ctx: Context, next: Next) -> None:
-        """Messages and form buttons in a direct chat go to the running form first."""
+        """Messages and form buttons in a direct chat go to the running form first.
+
+        Text typed while a form runs is an answer, even when it happens to match a button
+        offered by something else in between (e.g. the help menu's "1").
+        """
+        if ctx.event.type == EventType.ACTION and ctx.event.action_id != ACTION:
+            typed = ctx.event.as_typed()
+            if typed is not ctx.event and await store.active_session(
+                ctx.session, typed.adapter, typed.user.id
+            ):
+                ctx.event = typed
         event = ctx.event
         takes = event.is_direct and (
             event.type == EventType.MESSAGE
