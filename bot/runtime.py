@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import inbox
 from bot.adapters.base import Sender, WebhookAdapter
+from bot.adapters.registry import platform_factories
 from bot.adapters.relay import RelayAdapter
 from bot.app import App
 from bot.clock import Clock, SystemClock
@@ -44,6 +45,16 @@ def load_register(spec: str = DEFAULT_HANDLERS) -> Register:
     module, _, name = spec.partition(":")
     register: Register = getattr(importlib.import_module(module), name or "register")
     return register
+
+
+def webhooks_from_settings(settings: Settings) -> dict[str, WebhookAdapter]:
+    """Every platform adapter whose settings enable it (see bot/adapters/*)."""
+    found: dict[str, WebhookAdapter] = {}
+    for make in (relay_from_settings, *platform_factories()):
+        adapter = make(settings)
+        if adapter is not None:
+            found[adapter.name] = adapter
+    return found
 
 
 def relay_from_settings(settings: Settings) -> RelayAdapter | None:
@@ -93,8 +104,8 @@ class Runtime:
         self.app.use_forms(self.forms)
         (register or load_register())(self.app)
         self.webhooks: dict[str, WebhookAdapter] = dict(webhooks or {})
-        if webhooks is None and (relay := relay_from_settings(settings)) is not None:
-            self.webhooks[relay.name] = relay
+        if webhooks is None:
+            self.webhooks.update(webhooks_from_settings(settings))
         self.senders: dict[str, Sender] = {**self.webhooks, **(senders or {})}
         self.app.capabilities = {name: s.capabilities for name, s in self.senders.items()}
         self.dispatcher = OutboxDispatcher(self.sessions, self.senders, settings.outbox, self.clock)

@@ -63,6 +63,38 @@ class RelaySettings(BaseModel):
         return self.secret is not None and bool(self.secret.get_secret_value())
 
 
+class SlackSettings(BaseModel):
+    """Slack (Events API, slash commands, interactivity); enabled by a signing secret."""
+
+    signing_secret: SecretStr | None = None
+    bot_token: SecretStr | None = None
+    # Slack's Web API base; a closed network may reach it through a proxy or gateway.
+    api_url: str = "https://slack.com/api/"
+    send_timeout_seconds: float = Field(10.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.signing_secret is not None and bool(self.signing_secret.get_secret_value())
+
+
+class LineWorksSettings(BaseModel):
+    """LINE WORKS Bot API 2.0; enabled by a bot secret."""
+
+    bot_id: str | None = None
+    bot_secret: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    service_account: str | None = None
+    private_key_path: str | None = None
+    api_url: str = "https://www.worksapis.com/v1.0"
+    auth_url: str = "https://auth.worksmobile.com/oauth2/v2.0/token"
+    send_timeout_seconds: float = Field(10.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_secret is not None and bool(self.bot_secret.get_secret_value())
+
+
 class OutboxSettings(BaseModel):
     max_attempts: int = Field(8, ge=1)
     base_delay_seconds: float = Field(1.0, gt=0)
@@ -169,6 +201,8 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     database: DatabaseSettings = DatabaseSettings()
     relay: RelaySettings = RelaySettings()
+    slack: SlackSettings = SlackSettings()
+    lineworks: LineWorksSettings = LineWorksSettings()
     outbox: OutboxSettings = OutboxSettings()
     inbox: InboxSettings = InboxSettings()
     locale: LocaleSettings = LocaleSettings()

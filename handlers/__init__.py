@@ -4,6 +4,7 @@ from bot.app import App
 from handlers import (
     access,
     drafts,
+    export,
     help,
     issue_steering,
     issue_views,
@@ -19,6 +20,7 @@ def register(app: App) -> None:
     reports.register(app)
     issue_views.register(app)
     issue_steering.register(app)
+    export.register(app)
     drafts.register(app)
     settings.register(app)
 

@@ -13,10 +13,8 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.adapters.base import Capabilities
-from bot.app import App
 from bot.clock import FrozenClock
 from bot.messages import Attachment
-from handlers import export
 from handlers import register as register_features
 from storage.issues import AuditRecord
 from tests.builders import make_event
@@ -49,16 +47,15 @@ HEADERS = [
 TRICKY = '紙の申請書を、Excelに"手入力"で転記している\n2行目: 押印も3つ'
 
 
-def _register(app: App) -> None:
-    register_features(app)
-    export.register(app)  # harmless if handlers.register already does it
-
-
 @asynccontextmanager
 async def _bot(database_url: str, *, files: bool = True) -> AsyncIterator[Harness]:
     """Policy staff P1, leader L1 of 窓口部会; the relay can (or cannot) carry files."""
     async with harness(
-        database_url, register=_register, clock=FrozenClock(NOW), groups=GROUPS, policy=POLICY
+        database_url,
+        register=register_features,
+        clock=FrozenClock(NOW),
+        groups=GROUPS,
+        policy=POLICY,
     ) as bot:
         bot.app.capabilities["relay"] = Capabilities(buttons=True, files=files)
         yield bot
