@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,8 @@ from config.settings import Settings
 
 if TYPE_CHECKING:
     from bot.forms.engine import FormEngine
+
+COMMAND_ACTION = "command"  # a Choice whose value is a command's text, e.g. "list 2"
 
 Listener = Callable[[Context], Awaitable[None]]
 Next = Callable[[], Awaitable[None]]
@@ -66,6 +68,7 @@ class App:
         self._middleware: list[Middleware] = [identify_user, resolve_choices]
         self._fallback: Listener | None = None
         self.command(command_name)(self.commands)
+        self.action(COMMAND_ACTION)(self._command_button)
 
     # -- registration --------------------------------------------------------------------
 
@@ -140,6 +143,14 @@ class App:
         return decorator
 
     # -- dispatch ------------------------------------------------------------------------
+
+    async def _command_button(self, ctx: Context) -> None:
+        """A button carrying a command ("move R8-0001 pilot") runs it as if typed, guard
+        and all: buttons are a shortcut, never a way around access control."""
+        ctx.event = replace(
+            ctx.event, type=EventType.COMMAND, command=self.command_name, text=ctx.event.value
+        )
+        await self.commands(ctx)
 
     async def dispatch(self, event: Event, session: AsyncSession) -> Context:
         """Run middleware and the matching listener inside the caller's transaction."""

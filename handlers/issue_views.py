@@ -6,10 +6,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from bot.app import App
+from bot.app import COMMAND_ACTION, App
 from bot.context import Context
 from bot.forms.definition import pick
 from bot.forms.values import display
+from bot.messages import Choice
 from handlers.access import access_of, can_see, can_steer, deny_issue, issue_scope
 from handlers.filters import FilterError, parse_filters
 from handlers.issue_refs import find_issue
@@ -100,14 +101,17 @@ async def list_issues(ctx: Context) -> None:
         )
     ]
     lines += [issue_line(ctx, issue) for issue in issues]
+    choices = []
     if page < pages:
-        lines.append(ctx.t("issues.list_next", command=_next_page(ctx, page + 1)))
-    await ctx.say("\n".join(lines))
+        command = _next_page(ctx, page + 1)
+        lines.append(ctx.t("issues.list_next", command=f"/{ctx.app.command_name} {command}"))
+        choices.append(Choice(ctx.t("issues.next_button"), COMMAND_ACTION, command))
+    await ctx.say("\n".join(lines), choices=choices)
 
 
 def _next_page(ctx: Context, page: int) -> str:
     kept = [t for t in ctx.args.split() if not t.isdigit() and not t.startswith("page:")]
-    return " ".join([f"/{ctx.app.command_name} list", *kept, str(page)])
+    return " ".join(["list", *kept, str(page)])
 
 
 async def show_issue(ctx: Context) -> None:
@@ -133,12 +137,21 @@ async def show_issue(ctx: Context) -> None:
     if events:
         lines.append(ctx.t("issues.history_title"))
         lines += [_event_line(ctx, e) for e in reversed(events)]
+    choices = []
     if can_steer(ctx, issue, access):
+        choices = [
+            Choice(
+                ctx.t("issues.move_button", status=ctx.t(f"status.{s}")),
+                COMMAND_ACTION,
+                f"move {issue.number} {s}",
+            )
+            for s in allowed_moves(issue.status)
+        ]
         moves = ctx.t("forms.list_separator").join(
             ctx.t(f"status.{s}") for s in allowed_moves(issue.status)
         )
         lines.append(ctx.t("issues.moves_hint", number=issue.number, moves=moves or "-"))
-    await ctx.say("\n".join(lines))
+    await ctx.say("\n".join(lines), choices=choices)
 
 
 def _details(ctx: Context, issue: Issue) -> list[str]:

@@ -182,3 +182,32 @@ async def test_search_and_whoami(database_url: str) -> None:
     assert "検索結果(1件)" in found[0] and "R8-0001「窓口予約」" in found[0]
     assert "見つかりませんでした" in none[0]
     assert "鈴木 一郎" in me[0] and "DX推進リーダー" in me[0] and "窓口部会" in me[0]
+
+
+async def test_buttons_run_commands_through_the_same_guard(database_url: str) -> None:
+    from tests.builders import make_event
+
+    async with _bot(database_url) as bot:
+        await _seed(bot)
+        shown = await bot.command("show R8-0001", user="L1")
+        assert "課題整理へ" in [c.label for c in bot.sender.sent[-1][1].choices]
+        button = next(c for c in bot.sender.sent[-1][1].choices if c.label == "課題整理へ")
+        pressed = await bot.deliver(
+            make_event(action_id=button.action_id, value=button.value, user="L1")
+        )
+        assert any("「課題整理」に変更しました" in m.text for m in pressed)
+        forged = await bot.deliver(
+            make_event(action_id=button.action_id, value="move R8-0001 解決策検討", user="S1")
+        )
+        assert any("以上の方が使える" in m.text for m in forged)
+        assert shown
+    async with _bot(database_url) as bot:
+        async with bot.runtime.sessions() as session, session.begin():
+            for _ in range(12):
+                await add_issue(session, at=NOW, reporter="S1")
+        await bot.command("list", user="P1")
+        [next_page] = bot.sender.sent[-1][1].choices
+        page_two = await bot.deliver(
+            make_event(action_id=next_page.action_id, value=next_page.value, user="P1")
+        )
+        assert "2/2ページ" in page_two[0].text and "件中 11〜" in page_two[0].text
