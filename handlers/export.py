@@ -12,12 +12,15 @@ from bot.app import App
 from bot.context import Context
 from bot.downloads import offer_file
 from bot.forms.definition import pick
+from bot.text import fold
 from handlers.access import issue_scope
 from handlers.export_files import CSV_TYPE, XLSX_TYPE, Cell, to_csv, to_xlsx
-from handlers.export_filters import ExportRequest, UnknownStatus, UsageError, parse_export
+from handlers.filters import FilterError, IssueFilters, parse_filters
 from handlers.reports import FORM
 from storage import issue_queries as queries
-from storage.issues import STATUSES, Issue
+from storage.issues import Issue
+
+FORMATS = ("csv", "xlsx")
 
 FILE_STEM = "dxbot-issues"
 Column = tuple[str, Callable[[Context, Issue], Cell]]
@@ -69,16 +72,15 @@ COLUMNS: tuple[Column, ...] = (
 
 async def export_issues(ctx: Context) -> None:
     try:
-        request = parse_export(ctx.args, ctx.app.catalog)
-    except UnknownStatus as exc:
-        labels = [ctx.t(f"status.{status}") for status in STATUSES]
-        valid = ctx.t("forms.list_separator").join(labels)
-        await ctx.say(ctx.t("export.unknown_status", value=exc.value, valid=valid))
+        filters, words = parse_filters(ctx, ctx.args)
+    except FilterError as error:
+        await ctx.say(ctx.t(error.key, **error.values) + "\n" + ctx.t("export.usage"))
         return
-    except UsageError:
+    if len(words) != 1 or fold(words[0]) not in FORMATS:
         await ctx.say(ctx.t("export.usage"))
         return
-    issues = await _issues(ctx, request)
+    file_format = fold(words[0])
+    issues = await _issues(ctx, filters)
     if not issues:
         await ctx.say(ctx.t("export.none"))
         return
@@ -86,8 +88,8 @@ async def export_issues(ctx: Context) -> None:
     rows = [[value(ctx, issue) for _, value in COLUMNS] for issue in issues]
     now = ctx.app.clock.now()
     today = now.astimezone(ZoneInfo(ctx.app.timezone)).date()
-    filename = f"{FILE_STEM}-{today.isoformat()}.{request.format}"
-    if request.format == "csv":
+    filename = f"{FILE_STEM}-{today.isoformat()}.{file_format}"
+    if file_format == "csv":
         data, content_type = to_csv(headers, rows), CSV_TYPE
     else:
         data, content_type = to_xlsx(ctx.t("export.sheet_title"), headers, rows), XLSX_TYPE
@@ -98,7 +100,7 @@ async def export_issues(ctx: Context) -> None:
         subject_type="issue",
         subject_id=None,
         actor=(ctx.event.adapter, ctx.event.user.id),
-        detail={"format": request.format, "count": len(rows), "filters": request.filters},
+        detail={"format": file_format, "count": len(rows), "filters": filters.in_use},
     )
     await offer_file(
         ctx,
@@ -107,19 +109,13 @@ async def export_issues(ctx: Context) -> None:
         data,
         text_key="export.ready",
         count=len(rows),
-        format=request.format.upper(),
+        format=file_format.upper(),
     )
 
 
-async def _issues(ctx: Context, request: ExportRequest) -> list[Issue]:
+async def _issues(ctx: Context, filters: IssueFilters) -> list[Issue]:
     """Newest first, only what this person may see (``issue_scope``)."""
-    query = select(Issue).where(issue_scope(ctx))
-    if request.statuses:
-        query = query.where(Issue.status.in_(request.statuses))
-    if request.sections:
-        query = query.where(Issue.section.in_(request.sections))
-    if request.groups:
-        query = query.where(Issue.working_group.in_(request.groups))
+    query = select(Issue).where(issue_scope(ctx), filters.condition())
     query = query.order_by(Issue.created_at.desc(), Issue.id.desc())
     return list(await ctx.session.scalars(query))
 

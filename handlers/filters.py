@@ -1,8 +1,14 @@
-"""``status:受付 課:市民課 group:窓口部会 2`` → filters for listing and exporting issues."""
+"""``status:受付 課:市民課 group:窓口部会`` → filters for listing and exporting issues.
+
+Filter names and statuses come from the catalogue in every language, because people type
+whichever they remember (``status:received`` and ``状況:受付`` mean the same); several
+values of one filter mean "any of".
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, true
 
@@ -10,6 +16,9 @@ from bot.context import Context
 from bot.text import fold, normalize
 from handlers.lifecycle import parse_status
 from storage.issues import Issue
+
+NAMES = ("status", "section", "group", "page")
+_PAIR = re.compile(r"([^\s:]+)\s*:\s*([^\s:]*)")
 
 
 class FilterError(ValueError):
@@ -23,52 +32,59 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class IssueFilters:
-    status: str | None = None
-    section: str | None = None
-    group: str | None = None
+    statuses: frozenset[str] = field(default_factory=frozenset)
+    sections: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = field(default_factory=frozenset)
     page: int = 1
 
     def condition(self) -> ColumnElement[bool]:
         parts: list[ColumnElement[bool]] = []
-        if self.status:
-            parts.append(Issue.status == self.status)
-        if self.section:
-            parts.append(Issue.section == self.section)
-        if self.group:
-            parts.append(Issue.working_group == self.group)
+        if self.statuses:
+            parts.append(Issue.status.in_(self.statuses))
+        if self.sections:
+            parts.append(Issue.section.in_(self.sections))
+        if self.groups:
+            parts.append(Issue.working_group.in_(self.groups))
         return and_(true(), *parts)
 
-
-def parse_filters(ctx: Context, text: str) -> IssueFilters:
-    """Read the filter words; raise FilterError with a catalogue key when one is wrong."""
-    found: dict[str, str] = {}
-    page = 1
-    for token in normalize(text.replace("：", ":")).split():
-        name, colon, value = token.partition(":")
-        if not colon:
-            if token.isdigit():
-                page = max(1, int(token))
-                continue
-            raise FilterError("filters.unknown", token=token)
-        kind = _kind(ctx, name)
-        if kind is None or not value:
-            raise FilterError("filters.unknown", token=token)
-        if kind == "page":
-            if not value.isdigit():
-                raise FilterError("filters.unknown", token=token)
-            page = max(1, int(value))
-        else:
-            found[kind] = value
-    status = None
-    if "status" in found:
-        status = parse_status(ctx, found["status"])
-        if status is None:
-            raise FilterError("filters.bad_status", value=found["status"])
-    return IssueFilters(status, found.get("section"), found.get("group"), page)
+    @property
+    def in_use(self) -> dict[str, list[str]]:
+        """The filters given, for the audit trail."""
+        chosen = {"status": self.statuses, "section": self.sections, "group": self.groups}
+        return {name: sorted(values) for name, values in chosen.items() if values}
 
 
-def _kind(ctx: Context, name: str) -> str | None:
-    for kind in ("status", "section", "group", "page"):
-        if fold(name) in {fold(w) for w in ctx.app.catalog.words(f"filters.words.{kind}")}:
-            return kind
+def parse_filters(ctx: Context, text: str) -> tuple[IssueFilters, list[str]]:
+    """The filters, and the other words (a page number, a format …) for the caller."""
+    normalized = normalize(text)
+    chosen: dict[str, set[str]] = {name: set() for name in NAMES}
+    for typed, value in _PAIR.findall(normalized):
+        name = _name(ctx, typed)
+        if name is None or not value:
+            raise FilterError("filters.unknown", token=f"{typed}:{value}")
+        if name == "status":
+            status = parse_status(ctx, value)
+            if status is None:
+                raise FilterError("filters.bad_status", value=value)
+            value = status
+        elif name == "page" and not value.isdigit():
+            raise FilterError("filters.unknown", token=f"{typed}:{value}")
+        chosen[name].add(value)
+    words = _PAIR.sub(" ", normalized).split()
+    pages = [int(p) for p in chosen["page"]]
+    filters = IssueFilters(
+        statuses=frozenset(chosen["status"]),
+        sections=frozenset(chosen["section"]),
+        groups=frozenset(chosen["group"]),
+        page=max(1, min(pages)) if pages else 1,
+    )
+    return filters, words
+
+
+def _name(ctx: Context, typed: str) -> str | None:
+    for name in NAMES:
+        if fold(typed) in {
+            fold(w) for w in [name, *ctx.app.catalog.words(f"filters.words.{name}")]
+        }:
+            return name
     return None

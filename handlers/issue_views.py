@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -71,10 +72,14 @@ async def pipeline(ctx: Context) -> None:
 
 async def list_issues(ctx: Context) -> None:
     try:
-        filters = parse_filters(ctx, ctx.args)
+        filters, words = parse_filters(ctx, ctx.args)
+        if any(not word.isdigit() for word in words):
+            raise FilterError("filters.unknown", token=next(w for w in words if not w.isdigit()))
     except FilterError as error:
         await ctx.say(ctx.t(error.key, **error.values) + "\n" + ctx.t("issues.usage.list"))
         return
+    if words:
+        filters = replace(filters, page=max(1, int(words[-1])))
     where = (issue_scope(ctx), filters.condition())
     total = await ctx.session.scalar(select(func.count()).select_from(Issue).where(*where)) or 0
     if total == 0:
