@@ -15,6 +15,7 @@ from bot.commands import CommandRouter
 from bot.context import Context
 from bot.events import Event, EventType
 from bot.i18n import Catalog
+from bot.jobs import Job, JobFunction
 from bot.middleware import identify_user, resolve_choices
 from bot.text import normalize
 from config.settings import Settings
@@ -63,6 +64,7 @@ class App:
         self.menu: list[tuple[str, str]] = []  # (label key, action id) for the help menu
         # What each enabled platform can show; the Runtime fills it in.
         self.capabilities: dict[str, Capabilities] = {}
+        self.jobs: list[Job] = []
         self.commands = CommandRouter(catalog)
         self._routes: list[_Route] = []
         self._middleware: list[Middleware] = [identify_user, resolve_choices]
@@ -71,6 +73,15 @@ class App:
         self.action(COMMAND_ACTION)(self._command_button)
 
     # -- registration --------------------------------------------------------------------
+
+    def job(self, name: str, *, seconds: float) -> Callable[[JobFunction], JobFunction]:
+        """Run ``func(JobContext)`` every ``seconds`` (and once at start-up, to catch up)."""
+
+        def decorator(func: JobFunction) -> JobFunction:
+            self.jobs.append(Job(name, seconds, func))
+            return func
+
+        return decorator
 
     def use_forms(self, engine: FormEngine) -> None:
         """Run conversational forms: a running form sees direct messages first."""

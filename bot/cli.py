@@ -1,4 +1,4 @@
-"""The ``dxbot`` command: serve, migrate, chat, config check."""
+"""The ``dxbot`` command: serve, migrate, chat, config check, directory import/export."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from bot import cli_directory
 from bot import logging as bot_logging
 from bot.adapters.console import ConsoleAdapter, ConsoleChat
 from bot.forms.definition import FormDefinitionError, load_forms
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     config.add_subparsers(dest="config_command", required=True).add_parser(
         "check", help="validate the settings and explain any error"
     )
+    cli_directory.add_parser(commands)
     return parser
 
 
@@ -152,6 +154,24 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
     return 0
 
 
+async def _directory(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
+    from storage.engine import create_engine, session_factory
+
+    db = settings.database
+    engine = create_engine(db.url, sqlite_synchronous=db.sqlite_synchronous)
+    try:
+        if not await migrate.is_up_to_date(engine):
+            if not (db.is_sqlite and db.auto_migrate_sqlite):
+                current = await migrate.current_revision(engine)
+                detail = f"{current or 'none'} != {migrate.head_revision()}"
+                print(text("schema_out_of_date", detail=detail), file=sys.stderr)
+                return EXIT_SCHEMA
+            await migrate.upgrade(engine)
+        return await cli_directory.run(args, settings, session_factory(engine), text)
+    finally:
+        await engine.dispose()
+
+
 def _forms_ok(text: CliText) -> bool:
     """Form files are configuration too: check them before anything runs."""
     try:
@@ -200,6 +220,8 @@ def _run(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
         # The terminal is the conversation: keep routine log lines out of it.
         logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
         return asyncio.run(_chat(settings, text, args.user))
+    if args.command == "directory":
+        return asyncio.run(_directory(args, settings, text))
     return asyncio.run(_serve(settings, text))
 
 

@@ -25,6 +25,7 @@ class UserInfo:
     name: str
     role: str
     locale: str
+    groups: tuple[str, ...] = ()  # the working groups the directory says they lead
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot import choices
 from bot.context import UserInfo
 from bot.events import EventType
+from storage.directory import directory_entry
 from storage.models import Staff
 
 if TYPE_CHECKING:
@@ -21,7 +22,11 @@ MAX_CHOICE_TEXT = 100
 
 
 async def identify_user(ctx: Context, next: Next) -> None:
-    """Load (or first create) the staff record for the sender; set ``ctx.user`` and locale."""
+    """Load (or first create) the staff record for the sender; set ``ctx.user`` and locale.
+
+    Someone the directory lists keeps the directory's name (the platform's display name may be
+    a nickname); someone it marks inactive keeps only a staff member's rights.
+    """
     event = ctx.event
     name = (event.user.name or event.user.id)[:DISPLAY_NAME_LENGTH]
     staff = await ctx.session.scalar(
@@ -37,15 +42,17 @@ async def identify_user(ctx: Context, next: Next) -> None:
         )
         ctx.session.add(staff)
         await ctx.session.flush()
-    elif event.user.name and staff.display_name != name:
+    entry = await directory_entry(ctx.session, staff.id)
+    if event.user.name and staff.display_name != name and not entry.listed:
         staff.display_name = name
     ctx.locale = ctx.app.catalog.resolve(staff.locale or ctx.app.default_locale)
     ctx.user = UserInfo(
         staff_id=staff.id,
         external_id=staff.external_id,
         name=staff.display_name,
-        role=staff.role,
+        role=staff.role if entry.active else "staff",
         locale=ctx.locale,
+        groups=entry.groups,
     )
     await next()
 

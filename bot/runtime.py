@@ -7,6 +7,7 @@ import importlib
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import suppress
+from functools import partial
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +24,7 @@ from bot.forms import idle
 from bot.forms.definition import load_forms
 from bot.forms.engine import FormEngine
 from bot.i18n import Catalog
+from bot.jobs import Job, JobContext
 from bot.schedule import Scheduler
 from bot.worker import InboxWorker
 from config.settings import Settings
@@ -115,6 +117,8 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler = Scheduler(settings.locale.timezone)
         self.scheduler.every(settings.forms.sweep_interval_seconds, self.sweep_forms, "forms.sweep")
+        for job in self.app.jobs:
+            self.scheduler.every(job.seconds, partial(self.run_job, job), job.name, now=True)
         self._sqlite_lock: SQLiteLock | None = None
 
     async def prepare(self) -> None:
@@ -149,6 +153,12 @@ class Runtime:
         )
         self.dispatcher.notify()
         return result
+
+    async def run_job(self, job: Job) -> None:
+        """One run of a scheduled job, in one transaction; replies go out after it commits."""
+        async with self.sessions() as session, session.begin():
+            await job.run(JobContext(self.app, session, self.clock.now()))
+        self.dispatcher.notify()
 
     async def accept(self, event: Event) -> bool:
         """Store the event durably, then wake the worker. True if it was new.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import DBAPIError
@@ -19,15 +20,18 @@ class Scheduler:
     def __init__(self, timezone: str) -> None:
         self._scheduler = AsyncIOScheduler(timezone=timezone)
 
-    def every(self, seconds: float, job: Job, name: str) -> None:
+    def every(self, seconds: float, job: Job, name: str, *, now: bool = False) -> None:
+        """Run ``job`` every ``seconds``; ``now`` also runs it at start (catch-up)."""
+
         async def run() -> None:
             try:
                 await job()
             except (DBAPIError, OSError) as exc:
                 log.warning("scheduled job %s failed: %s", name, type(exc).__name__)
 
+        first = {"next_run_time": datetime.now(UTC)} if now else {}
         self._scheduler.add_job(
-            run, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True
+            run, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True, **first
         )
 
     def start(self) -> None:

@@ -7,6 +7,7 @@ names the table and the key, e.g. ``DXBOT_HTTP_PORT`` or ``DXBOT_RELAY_SECRET``.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -182,6 +183,35 @@ class PolicySettings(BaseModel):
     admins: list[str] = Field(default_factory=list)
 
 
+class CalendarSettings(BaseModel):
+    """Office days: weekends, national holidays and 年末年始 are closed; towns add their own."""
+
+    extra_closures: list[date] = Field(default_factory=list)
+    year_end_closure: bool = True
+    # A reminder falling on a closed day moves to the previous (or next) business day.
+    shift: Literal["previous", "next"] = "previous"
+
+
+class DutyConfig(BaseModel):
+    """A working group's duty declared in the TOML file (``[[duties]]``)."""
+
+    group: str
+    title: str
+    rule: str  # e.g. "毎月第2水曜 14:00", "weekly weekday=mon at=09:00", "2026-12-25 17:00"
+    assignee: str = "leaders"  # leaders | leader:USER_ID | role:policy
+    reminders: list[str] | None = None  # e.g. ["3bd@09:00", "0d@09:00"]
+
+
+class DutySettings(BaseModel):
+    tick_seconds: float = Field(60.0, gt=0)
+    # Reminders missed while the bot was down are still sent if at most this old.
+    grace_minutes: float = Field(120.0, ge=0)
+    default_reminders: list[str] = Field(default_factory=lambda: ["3bd@09:00", "0d@09:00"])
+    overdue_reminder_time: str = "09:00"
+    escalate_to_group_after_days: int = Field(2, ge=0)  # business days overdue
+    escalate_to_policy_after_days: int = Field(5, ge=0)
+
+
 class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -211,6 +241,9 @@ class Settings(BaseSettings):
     directory: DirectorySettings = DirectorySettings()
     groups: list[WorkingGroupSettings] = Field(default_factory=list)
     policy: PolicySettings = PolicySettings()
+    calendar: CalendarSettings = CalendarSettings()
+    duty: DutySettings = DutySettings()
+    duties: list[DutyConfig] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -4,10 +4,12 @@ from bot.app import App
 from handlers import (
     access,
     drafts,
+    duties,
     export,
     help,
     issue_steering,
     issue_views,
+    reminders,
     reports,
     settings,
 )
@@ -22,6 +24,8 @@ def register(app: App) -> None:
     issue_steering.register(app)
     export.register(app)
     drafts.register(app)
+    duties.register(app)
+    reminders.register(app)
     settings.register(app)
 
 

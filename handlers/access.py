@@ -1,7 +1,8 @@
 """Who may see and do what: staff (own issues), leaders (their groups), policy and admin (all).
 
-The role comes from the directory (``staff.role``) and from the configuration (group
-leaders, policy users, admins); the strongest wins. Command checks run in one place, the
+The role comes from the directory (``staff.role`` and the groups a person leads, loaded
+into ``ctx.user`` by ``identify_user``) and from the configuration (group leaders, policy
+users, admins); the strongest wins. Command checks run in one place, the
 command router's guard, never as scattered ifs.
 """
 
@@ -36,9 +37,11 @@ class Access:
 
 
 def access_of(ctx: Context) -> Access:
+    """Synchronous on purpose: the directory's part was loaded with the user."""
     settings = ctx.app.settings
     me = ctx.event.user.id
-    groups = tuple(g.name for g in settings.groups if me in g.leaders)
+    configured = [g.name for g in settings.groups if me in g.leaders]
+    groups = tuple(dict.fromkeys([*configured, *(ctx.user.groups if ctx.user else ())]))
     candidates = [ctx.user.role if ctx.user else "staff"]
     if groups:
         candidates.append("leader")

@@ -6,6 +6,7 @@ from bot.app import App
 from bot.context import Context
 from bot.text import fold, normalize
 from handlers.access import access_of, can_see, can_steer, deny_issue
+from handlers.directory import working_groups
 from handlers.issue_refs import find_issue
 from handlers.lifecycle import allowed_moves, move, notify, parse_status, record
 from storage.issues import Issue
@@ -87,12 +88,10 @@ async def assign_issue(ctx: Context) -> None:
         issue.assignee = target[1:]
         after = target
     else:
-        groups = {fold(g.name): g.name for g in ctx.app.settings.groups}
-        group = groups.get(fold(target))
+        known = await working_groups(ctx.session, ctx.app.settings)
+        group = {fold(g.name): g.name for g in known}.get(fold(target))
         if group is None or not access_of(ctx).sees_all:
-            names = (
-                ctx.t("forms.list_separator").join(g.name for g in ctx.app.settings.groups) or "-"
-            )
+            names = ctx.t("forms.list_separator").join(g.name for g in known) or "-"
             await ctx.say(ctx.t("issues.unknown_group", group=target, groups=names))
             return
         issue.working_group, issue.assignee = group, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.context import Context
 from bot.messages import OutgoingMessage
 from bot.text import fold
+from handlers.directory import working_group
 from storage import issue_queries as queries
 from storage.issues import STATUSES, Issue, IssueEvent
 
@@ -109,6 +110,6 @@ async def notify(ctx: Context, issue: Issue, key: str, **values: str) -> None:
         text += "\n" + catalog.t(locale, "lifecycle.comment_line", comment=values["comment"])
     if (issue.reporter_adapter, issue.reporter_id) != (ctx.event.adapter, ctx.event.user.id):
         await ctx.send(OutgoingMessage(text, user_id=issue.reporter_id), issue.reporter_adapter)
-    group = next((g for g in ctx.app.settings.groups if g.name == issue.working_group), None)
+    group = await working_group(ctx.session, ctx.app.settings, issue.working_group)
     if group is not None and group.channel and group.channel != ctx.event.conversation.id:
         await ctx.send(OutgoingMessage(text, conversation_id=group.channel), group.adapter)

@@ -10,6 +10,7 @@ from bot.context import Context
 from bot.forms.definition import FormDefinition, FormDefinitionError
 from bot.forms.engine import FormEngine, Interjection
 from bot.messages import OutgoingMessage
+from handlers.directory import working_group, working_groups
 from handlers.keywords import keyword_pattern
 from handlers.routing import route
 from storage import issue_queries as queries
@@ -67,7 +68,8 @@ async def submit_report(ctx: Context, row: FormSession) -> None:
     now = ctx.app.clock.now()
     fy = queries.fiscal_year(now.astimezone(ZoneInfo(ctx.app.timezone)).date())
     seq = await queries.next_seq(ctx.session, fy)
-    group = route(ctx.app.settings.groups, answers["section"], _searchable(answers))
+    groups = await working_groups(ctx.session, ctx.app.settings)
+    group = route(groups, answers["section"], _searchable(answers))
     issue = Issue(
         number=queries.issue_number(fy, seq),
         fiscal_year=fy,
@@ -115,7 +117,7 @@ async def submit_report(ctx: Context, row: FormSession) -> None:
 async def _notify(ctx: Context, issue: Issue) -> None:
     """Tell the working group's channel and leaders, or policy staff for the queue."""
     settings = ctx.app.settings
-    group = next((g for g in settings.groups if g.name == issue.working_group), None)
+    group = await working_group(ctx.session, settings, issue.working_group)
     catalog, locale = ctx.app.catalog, ctx.app.default_locale
     text = catalog.t(
         locale,

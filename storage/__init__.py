@@ -1,5 +1,6 @@
 """Persistence: SQLAlchemy 2 models, engine set-up and Alembic migrations."""
 
+from storage.directory import GroupLeader, WorkingGroup
 from storage.downloads import Download
 from storage.engine import create_engine, session_factory
 from storage.forms import FormSession
@@ -19,6 +20,7 @@ __all__ = [
     "Base",
     "Download",
     "FormSession",
+    "GroupLeader",
     "InboxEvent",
     "Issue",
     "IssueCounter",
@@ -29,6 +31,7 @@ __all__ = [
     "PendingChoices",
     "Section",
     "Staff",
+    "WorkingGroup",
     "create_engine",
     "session_factory",
 ]

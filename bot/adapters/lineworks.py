@@ -44,7 +44,12 @@ from bot.adapters.base import (
     SentRef,
     SignatureError,
 )
-from bot.adapters.lineworks_auth import AccessTokens, ServiceAccount, load_private_key
+from bot.adapters.lineworks_auth import (
+    AccessTokens,
+    ServiceAccount,
+    load_private_key,
+    read_json,
+)
 from bot.adapters.relay import parse_retry_after
 from bot.clock import Clock
 from bot.events import Conversation, Event, EventType, User
@@ -55,9 +60,8 @@ from config.settings import Settings
 SIGNATURE_HEADER = "X-WORKS-Signature"
 BOT_ID_HEADER = "X-WORKS-BotId"
 DIRECT_PREFIX = "dm:"
+# Others (join, leave, joined, left, and types added later) need no answer: acknowledged only.
 EVENT_TYPES = ("message", "postback")
-# Bot joined/left a room, members joined/left: nothing to answer; acknowledged, not stored.
-IGNORED_EVENT_TYPES = ("join", "leave", "joined", "left")
 START_POSTBACK = "start"  # the 利用開始 button of a new 1:1 chat: a greeting, not one of ours
 MAX_ID_LENGTH = 255
 MAX_TEXT = 2000  # text message
@@ -65,7 +69,8 @@ MAX_TEMPLATE_TEXT = 1000  # button template contentText
 MAX_BUTTONS = 10  # button template actions
 MAX_QUICK_REPLIES = 13
 MAX_LABEL = 20  # action label
-MAX_POSTBACK = 300  # conservative: the documented limit of postback data
+MAX_POSTBACK = 300  # sent: conservative, the documented limit of postback action data
+MAX_POSTBACK_IN = 1000  # received: room for postbacks of menus set up in the console
 DEFAULT_RETRY_AFTER = 30.0  # rate limits are per minute; a 429 without Retry-After waits this
 MAX_EVENT_AGE = 3600.0
 
@@ -127,7 +132,7 @@ class LineWorksAdapter:
             return Ack(200, {"ok": True, "ignored": kind})
         source = _object(data, "source")
         user_id = _string(source, "userId", "source.userId", limit=MAX_ID_LENGTH)
-        if "channelId" in source:
+        if source.get("channelId") is not None:
             channel = _string(source, "channelId", "source.channelId", limit=MAX_ID_LENGTH)
             conversation = Conversation(id=channel, kind="group")
         else:
@@ -141,7 +146,7 @@ class LineWorksAdapter:
             conversation=conversation,
         )
         if kind == "postback":
-            return event.as_action(_string(data, "data", limit=MAX_ID_LENGTH))
+            return event.as_action(_string(data, "data", limit=MAX_POSTBACK_IN))
         return _from_content(event, _object(data, "content"))
 
     # -- outbound ------------------------------------------------------------------------
@@ -166,7 +171,7 @@ class LineWorksAdapter:
         try:
             async with http.post(url, json=body, headers=headers, timeout=self._timeout) as resp:
                 answer = _Answer(
-                    resp.status, resp.headers.get("Retry-After"), await _json_or_none(resp)
+                    resp.status, resp.headers.get("Retry-After"), await read_json(resp)
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = f"LINE WORKS unreachable: {type(exc).__name__}"
@@ -177,7 +182,8 @@ class LineWorksAdapter:
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession()
+            # trust_env: a closed network reaches LINE WORKS through HTTPS_PROXY.
+            self._http = aiohttp.ClientSession(trust_env=True)
             self._owns_http = True
         return self._http
 
@@ -235,7 +241,7 @@ def _from_content(event: Event, content: dict[str, Any]) -> Event:
         return replace(event, extra={"content_type": kind})
     text = _string(content, "text", "content.text", allow_empty=True)
     if content.get("postback") not in (None, "", START_POSTBACK):
-        wire = _string(content, "postback", "content.postback", limit=MAX_ID_LENGTH)
+        wire = _string(content, "postback", "content.postback", limit=MAX_POSTBACK_IN)
         return replace(event, text=text).as_action(wire)
     words = text[1:].split(maxsplit=1) if text.startswith("/") else []
     if words:
@@ -374,27 +380,21 @@ class _Answer:
 
 
 def _result(answer: _Answer) -> SentRef:
-    status = answer.status
-    if 200 <= status < 300:
-        return SentRef()
+    if 200 <= answer.status < 300:
+        return SentRef()  # 201 Created, with no message id in the body
+    raise _delivery_error(answer)
+
+
+def _delivery_error(answer: _Answer) -> DeliveryError:
+    status, body = answer.status, answer.body
     detail = ""
-    if isinstance(answer.body, dict):
-        detail = " ".join(str(answer.body[k]) for k in ("code", "description") if k in answer.body)
+    if isinstance(body, dict):
+        detail = " ".join(str(body[k]) for k in ("code", "description") if k in body)
     reason = f"LINE WORKS answered HTTP {status} {detail[:200]}".rstrip()
     if status == 429:
         retry_after = parse_retry_after(answer.retry_after)
-        return _raise(reason, True, DEFAULT_RETRY_AFTER if retry_after is None else retry_after)
-    if status >= 500 or status == 408 or answer.token_refused:
-        return _raise(reason, True)
-    return _raise(reason, False)
-
-
-def _raise(reason: str, retryable: bool, retry_after: float | None = None) -> SentRef:
-    raise DeliveryError(reason, retryable=retryable, retry_after=retry_after)
-
-
-async def _json_or_none(response: aiohttp.ClientResponse) -> Any:
-    try:
-        return await response.json(content_type=None)
-    except (ValueError, aiohttp.ContentTypeError):
-        return None
+        wait = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
+        return DeliveryError(reason, retryable=True, retry_after=wait)
+    # A token refused even when fresh is likely the platform's hiccup: try again later.
+    retryable = status >= 500 or status == 408 or answer.token_refused
+    return DeliveryError(reason, retryable=retryable)

@@ -135,7 +135,7 @@ class AccessTokens:
             async with http.post(self._auth_url, data=form, timeout=self._timeout) as response:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
-                data = await _json_or_none(response)
+                data = await read_json(response)
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = f"LINE WORKS token endpoint unreachable: {type(exc).__name__}"
             raise DeliveryError(reason, retryable=True) from exc
@@ -168,7 +168,8 @@ def _token_error(status: int, data: object, retry_after: str | None) -> Delivery
     return DeliveryError(reason + " (check the LINE WORKS app credentials)", retryable=False)
 
 
-async def _json_or_none(response: aiohttp.ClientResponse) -> Any:
+async def read_json(response: aiohttp.ClientResponse) -> Any:
+    """The JSON body, or None when there is none (LINE WORKS answers 201 with no body)."""
     try:
         return await response.json(content_type=None)
     except (ValueError, aiohttp.ContentTypeError):

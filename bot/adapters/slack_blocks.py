@@ -78,4 +78,7 @@ def _label(label: str) -> str:
 
 def outbox_metadata(idempotency_key: str) -> dict[str, Any]:
     """Message metadata naming the outbox row, so a duplicate after a retry can be traced."""
-    return {"event_type": METADATA_EVENT_TYPE, "event_payload": {"idempotency_key": idempotency_key}}
+    return {
+        "event_type": METADATA_EVENT_TYPE,
+        "event_payload": {"idempotency_key": idempotency_key},
+    }

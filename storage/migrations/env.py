@@ -2,6 +2,8 @@
 
 from alembic import context
 
+import storage.duties
+import storage.schedule_runs  # noqa: F401
 from storage import Base
 
 connection = context.config.attributes.get("connection")

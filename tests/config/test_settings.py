@@ -75,10 +75,11 @@ def test_example_toml_is_valid_and_documents_every_setting() -> None:
         assert f"[{section}]" in text, section
         for key in type(model).model_fields:
             assert f"{key} =" in text, f"{section}.{key} missing from example.toml"
-    from config.settings import WorkingGroupSettings
+    from config.settings import DutyConfig, WorkingGroupSettings
 
-    for key in WorkingGroupSettings.model_fields:
-        assert f"# {key} =" in text, f"groups.{key} missing from example.toml"
+    for table, model in (("groups", WorkingGroupSettings), ("duties", DutyConfig)):
+        for key in model.model_fields:
+            assert f"# {key} =" in text, f"{table}.{key} missing from example.toml"
 
 
 def test_config_check_explains_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
