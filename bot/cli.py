@@ -155,6 +155,7 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
 
 
 async def _directory(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
+    """Like ``serve``: SQLite is brought up to date if allowed, PostgreSQL must be migrated."""
     from storage.engine import create_engine, session_factory
 
     db = settings.database

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Register = Callable[[App], None]
 DEFAULT_HANDLERS = "handlers:register"
+STOP_GRACE = 5.0  # seconds each shutdown step may take before it is abandoned
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -192,16 +193,21 @@ class Runtime:
     async def stop(self, flush_seconds: float | None = None) -> None:
         """Finish the event in hand, flush due replies for a bounded time, release all."""
         self.scheduler.stop()
-        await self.worker.stop()
+        with suppress(TimeoutError):  # an event stuck on a dead connection is retried later
+            await asyncio.wait_for(self.worker.stop(), STOP_GRACE)
         flush = flush_seconds
         if flush is None:
             flush = self.settings.outbox.shutdown_flush_seconds
-        with suppress(DBAPIError, OSError):
-            await self.dispatcher.drain(flush)
+        # Bounded even when the database hangs: the platform retries what is left unsent.
+        with suppress(DBAPIError, OSError, TimeoutError):
+            await asyncio.wait_for(self.dispatcher.drain(flush), flush + 1)
         await self.dispatcher.stop()
         await self._join_tasks()
         for sender in {id(s): s for s in self.senders.values()}.values():
             await sender.close()
-        await self.engine.dispose()
+        started = asyncio.get_running_loop().time()
+        with suppress(TimeoutError, DBAPIError, OSError):
+            await asyncio.wait_for(self.engine.dispose(), STOP_GRACE)
+        log.debug("engine disposed in %.1fs", asyncio.get_running_loop().time() - started)
         if self._sqlite_lock is not None:
             self._sqlite_lock.release()

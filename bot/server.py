@@ -1,4 +1,5 @@
-"""The aiohttp edge: ``POST /hooks/{adapter}``, ``GET /downloads/{token}`` and ``GET /healthz``.
+"""The aiohttp edge: ``POST /hooks/{adapter}``, ``GET /downloads/{token}`` and ``GET /healthz``,
+plus ``/_matrix/app/…`` where a Matrix homeserver calls its application service.
 
 Ack only what is stored.
 """
@@ -9,13 +10,22 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError
 
-from bot.adapters.base import Ack, PayloadError, RawRequest, SignatureError
+from bot.adapters.base import (
+    Ack,
+    Batch,
+    DeliveryError,
+    PayloadError,
+    Preparing,
+    RawRequest,
+    SignatureError,
+)
 from bot.downloads import fetch_download
 from bot.runtime import Runtime
 
@@ -40,34 +50,76 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
         return None
 
 
+ErrorResponse = Callable[..., web.Response]
+MATRIX_ERRCODES = {
+    400: "M_BAD_JSON",
+    401: "M_UNAUTHORIZED",
+    403: "M_FORBIDDEN",
+    404: "M_UNRECOGNIZED",
+    413: "M_TOO_LARGE",
+}
+
+
 async def hook(request: web.Request) -> web.Response:
+    """``POST /hooks/{adapter}``: a platform's webhook."""
+    return await _accept(request, request.match_info["adapter"], _error)
+
+
+async def matrix_app(request: web.Request) -> web.Response:
+    """``/_matrix/app/v1/…``: the homeserver's application-service calls to the matrix adapter."""
+    return await _accept(request, "matrix", _matrix_error)
+
+
+def _matrix_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    """The Matrix standard error body; the spec names M_FORBIDDEN for a refused hs_token."""
+    body = {"errcode": MATRIX_ERRCODES.get(status, "M_UNKNOWN"), "error": message}
+    return web.json_response(body, status=status, headers=extra.get("headers"))
+
+
+async def _accept(request: web.Request, name: str, error: ErrorResponse) -> web.Response:
+    """Verify, parse and store; ack only when every event of the request is stored."""
     runtime = request.app[RUNTIME]
-    name = request.match_info["adapter"]
     adapter = runtime.webhooks.get(name)
     if adapter is None:
-        return _error(404, "unknown_adapter", f"no adapter named {name!r} is enabled")
+        return error(404, "unknown_adapter", f"no adapter named {name!r} is enabled")
     limit = runtime.settings.http.max_body_bytes
     body = await _read_body(request, limit)
     if body is None:
-        return _error(413, "too_large", f"body larger than {limit} bytes")
-    raw = RawRequest(headers=request.headers, body=body, query=request.query)
+        return error(413, "too_large", f"body larger than {limit} bytes")
+    raw = RawRequest(
+        headers=request.headers,
+        body=body,
+        query=request.query,
+        method=request.method,
+        path=request.path,
+    )
     try:
         adapter.verify(raw, time.time())
+        if isinstance(adapter, Preparing):
+            await adapter.prepare(raw)
         parsed = adapter.parse(raw)
     except SignatureError as exc:
         log.warning("rejected %s webhook: %s", name, exc)
-        return _error(401, "bad_signature", str(exc))
+        return error(exc.status, "bad_signature", str(exc))
     except PayloadError as exc:
-        return _error(400, "bad_request", exc.reason, field=exc.field)
+        return error(400, "bad_request", exc.reason, field=exc.field)
+    except DeliveryError as exc:
+        log.warning("%s request not ready, platform will retry: %s", name, exc.reason)
+        return error(503, "unavailable", "retry later", headers={"Retry-After": "5"})
     if isinstance(parsed, Ack):
         return web.json_response(parsed.body, status=parsed.status)
+    events = parsed.events if isinstance(parsed, Batch) else (parsed,)
+    new = False
     try:
-        new = await runtime.accept(parsed)
+        for event in events:
+            new = await runtime.accept(event) or new
     except (DBAPIError, OSError) as exc:
         log.error("could not store %s event: %s", name, type(exc).__name__)
-        return _error(
+        return error(
             503, "unavailable", "event not stored; retry later", headers={"Retry-After": "5"}
         )
+    if isinstance(parsed, Batch):
+        return web.json_response(parsed.ack.body, status=parsed.ack.status)
     return web.json_response({"ok": True, "duplicate": not new} if not new else {"ok": True})
 
 
@@ -125,6 +177,7 @@ def build_web_app(runtime: Runtime) -> web.Application:
     )
     app[RUNTIME] = runtime
     app.router.add_post("/hooks/{adapter}", hook)
+    app.router.add_route("*", "/_matrix/app/{path:.*}", matrix_app)
     app.router.add_get("/downloads/{token}", download)
     app.router.add_get("/healthz", healthz)
     return app

@@ -7,6 +7,7 @@ names the table and the key, e.g. ``DXBOT_HTTP_PORT`` or ``DXBOT_RELAY_SECRET``.
 from __future__ import annotations
 
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -96,6 +97,29 @@ class LineWorksSettings(BaseModel):
         return self.bot_secret is not None and bool(self.bot_secret.get_secret_value())
 
 
+class MatrixSettings(BaseModel):
+    """Matrix as an application service (Synapse …); enabled by the hs_token."""
+
+    # Client-Server API base of the homeserver (Synapse's client listener).
+    homeserver_url: str = "http://127.0.0.1:8008"
+    # The bot's Matrix ID: @<sender_localpart of the registration>:<server_name>.
+    bot_user_id: str | None = None
+    as_token: SecretStr | None = None
+    hs_token: SecretStr | None = None
+    send_timeout_seconds: float = Field(10.0, gt=0)
+
+    @field_validator("bot_user_id")
+    @classmethod
+    def _matrix_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"@[^:\s]+:\S+", value):
+            raise ValueError("a Matrix user ID like @dxbot:example.lg.jp")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.hs_token is not None and bool(self.hs_token.get_secret_value())
+
+
 class OutboxSettings(BaseModel):
     max_attempts: int = Field(8, ge=1)
     base_delay_seconds: float = Field(1.0, gt=0)
@@ -162,6 +186,11 @@ class DirectorySettings(BaseModel):
     sections: list[str] = Field(default_factory=lambda: list(DEFAULT_SECTIONS))
 
 
+# The day a weekly digest goes out: the week's "first" business day, or a weekday (mon–fri).
+DigestDay = Literal["first", "mon", "tue", "wed", "thu", "fri"]
+CLOCK_TIME = r"^([01]?\d|2[0-3]):[0-5]\d$"  # "09:00", "9:00", "16:30"
+
+
 class WorkingGroupSettings(BaseModel):
     """A working group (部会) and what is routed to it."""
 
@@ -171,6 +200,9 @@ class WorkingGroupSettings(BaseModel):
     leaders: list[str] = Field(default_factory=list)
     sections: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
+    # This group's own weekly digest day and time; unset: [digest] weekly_day and weekly_time.
+    digest_day: DigestDay | None = None
+    digest_time: str | None = Field(None, pattern=CLOCK_TIME)
 
 
 class PolicySettings(BaseModel):
@@ -212,6 +244,25 @@ class DutySettings(BaseModel):
     escalate_to_policy_after_days: int = Field(5, ge=0)
 
 
+class DigestSettings(BaseModel):
+    """Scheduled digests: weekly to each working group's channel, monthly to policy staff."""
+
+    enabled: bool = True
+    tick_seconds: float = Field(60.0, gt=0)
+    # A named weekday that is a closed day moves to the next business day of the same week.
+    weekly_day: DigestDay = "first"
+    weekly_time: str = Field("09:00", pattern=CLOCK_TIME)
+    monthly_business_day: int = Field(1, ge=1, le=10)  # 1: the month's first business day
+    monthly_time: str = Field("09:00", pattern=CLOCK_TIME)
+    # A digest missed while the bot was down is still posted if at most this late; later, skipped.
+    grace_hours: float = Field(12.0, ge=0)
+    stale_days: int = Field(30, ge=1)  # open issues with no movement this long are listed
+    top_issues: int = Field(5, ge=1, le=20)
+    list_limit: int = Field(10, ge=1, le=50)  # lines per list; the rest is "ほか N件"
+    post_empty: bool = True  # nothing new: post one short line (true) or nothing (false)
+    chart: bool = True  # attach a pipeline chart where the platform shows images
+
+
 class LoggingSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -233,6 +284,7 @@ class Settings(BaseSettings):
     relay: RelaySettings = RelaySettings()
     slack: SlackSettings = SlackSettings()
     lineworks: LineWorksSettings = LineWorksSettings()
+    matrix: MatrixSettings = MatrixSettings()
     outbox: OutboxSettings = OutboxSettings()
     inbox: InboxSettings = InboxSettings()
     locale: LocaleSettings = LocaleSettings()
@@ -244,6 +296,7 @@ class Settings(BaseSettings):
     calendar: CalendarSettings = CalendarSettings()
     duty: DutySettings = DutySettings()
     duties: list[DutyConfig] = Field(default_factory=list)
+    digest: DigestSettings = DigestSettings()
 
     @classmethod
     def settings_customise_sources(

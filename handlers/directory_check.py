@@ -64,7 +64,7 @@ class Checker:
         routed: dict[str, tuple[str, int]] = {}  # folded section → (group, row)
         for number, cells in sheet.rows:
             row = _Row(self, sheet, GROUPS, number, cells, columns)
-            name = row.text("name", limit=LIMITS["group"], required=True)
+            name = row.cell("name", limit=LIMITS["group"], required=True)
             if name and fold(name) in first_row:
                 row.problem("name", "duplicate_group", value=name, first=first_row[fold(name)])
                 continue
@@ -81,7 +81,7 @@ class Checker:
                 GroupEntry(
                     name=name,
                     adapter=row.adapter(),
-                    channel=row.text("channel", limit=LIMITS["channel"]) or None,
+                    channel=row.cell("channel", limit=LIMITS["channel"]) or None,
                     sections=sections,
                     keywords=row.items("keywords"),
                 )
@@ -96,7 +96,7 @@ class Checker:
         first_row: dict[str, int] = {}
         for number, cells in sheet.rows:
             row = _Row(self, sheet, STAFF, number, cells, columns)
-            user_id = normalize(row.text("user_id", limit=LIMITS["user_id"], required=True))
+            user_id = normalize(row.cell("user_id", limit=LIMITS["user_id"], required=True))
             if user_id in first_row:
                 row.problem("user_id", "duplicate_user_id", value=user_id, first=first_row[user_id])
             elif user_id:
@@ -104,8 +104,8 @@ class Checker:
             entries.append(
                 StaffEntry(
                     user_id=user_id,
-                    name=row.text("name", limit=LIMITS["name"], required=True),
-                    section=row.text("section", limit=LIMITS["section"], required=True),
+                    name=row.cell("name", limit=LIMITS["name"], required=True),
+                    section=row.cell("section", limit=LIMITS["section"], required=True),
                     role=row.role(),
                     groups=row.led_groups(known),
                     locale=row.language(),
@@ -149,7 +149,7 @@ class _Row:
         index = self.columns.get(key)
         return self.cells[index] if index is not None and index < len(self.cells) else ""
 
-    def text(self, key: str, *, limit: int | None = None, required: bool = False) -> str:
+    def cell(self, key: str, *, limit: int | None = None, required: bool = False) -> str:
         value = " ".join(self.raw(key).split())
         if required and not value:
             self.problem(key, "empty")
@@ -165,7 +165,7 @@ class _Row:
         return found
 
     def role(self) -> str:
-        value = self.text("role")
+        value = self.cell("role")
         role = parse_role(self.checker.catalog, value)
         if role is None:
             self.problem("role", "unknown_role", value=value, allowed=self._role_names())

@@ -13,6 +13,7 @@ from bot.context import Context
 from bot.recurrence import RuleError, describe, parse_offset, parse_rule
 from bot.text import normalize
 from handlers.access import access_of
+from handlers.directory import working_groups
 from handlers.duty_model import (
     LOOKBACK,
     assignees,
@@ -33,9 +34,10 @@ async def my_duties(ctx: Context) -> None:
     now = ctx.app.clock.now()
     calendar = calendar_of(ctx.app)
     lines = []
+    groups = await working_groups(ctx.session, ctx.app.settings)
     duties = await ctx.session.scalars(select(Duty).where(Duty.active.is_(True)))
     for duty in duties:
-        if not is_assignee(duty, ctx.app.settings, ctx.event.user.id):
+        if not is_assignee(duty, ctx.app.settings, groups, ctx.event.user.id):
             continue
         for row in await occurrences_in(
             ctx.session, duty, now - LOOKBACK, now + UPCOMING, calendar
@@ -69,7 +71,9 @@ async def _occurrence(ctx: Context, usage: str) -> tuple[DutyOccurrence, Duty] |
     if row is None or duty is None:
         await ctx.say(ctx.t("duties.not_found", id=word))
         return None
-    allowed = is_assignee(duty, ctx.app.settings, ctx.event.user.id) or access_of(ctx).sees_all
+    groups = await working_groups(ctx.session, ctx.app.settings)
+    me = ctx.event.user.id
+    allowed = is_assignee(duty, ctx.app.settings, groups, me) or access_of(ctx).sees_all
     if not allowed and duty.group not in access_of(ctx).groups:
         await ctx.say(ctx.t("duties.not_yours", id=word))
         return None
@@ -120,6 +124,7 @@ async def snooze(ctx: Context) -> None:
 
 async def overdue(ctx: Context) -> None:
     now = ctx.app.clock.now()
+    groups = await working_groups(ctx.session, ctx.app.settings)
     rows = await ctx.session.execute(
         select(DutyOccurrence, Duty)
         .join(Duty, Duty.id == DutyOccurrence.duty_id)
@@ -129,7 +134,10 @@ async def overdue(ctx: Context) -> None:
     lines = [
         _line(ctx, duty, row, overdue=True)
         + " "
-        + ctx.t("duties.assigned_to", people=", ".join(assignees(duty, ctx.app.settings)[1]) or "-")
+        + ctx.t(
+            "duties.assigned_to",
+            people=", ".join(assignees(duty, ctx.app.settings, groups)[1]) or "-",
+        )
         for row, duty in rows
     ]
     if not lines:

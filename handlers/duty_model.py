@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from bot.app import App
 from bot.calendar import MunicipalCalendar
 from bot.forms.dates import format_date_ja
 from bot.recurrence import Rule, parse_rule
-from config.settings import Settings
+from config.settings import Settings, WorkingGroupSettings
 from storage.duties import Duty, DutyOccurrence, add_missing_occurrences
 
 HORIZON = timedelta(days=60)  # occurrences materialized ahead: room for any reminder offset
@@ -40,9 +41,13 @@ def offsets_of(duty: Duty, settings: Settings) -> list[str]:
     return list(offsets) if offsets else list(settings.duty.default_reminders)
 
 
-def assignees(duty: Duty, settings: Settings) -> tuple[str, list[str]]:
-    """(adapter, user ids) to remind: the group's leaders, one leader, or policy staff."""
-    group = next((g for g in settings.groups if g.name == duty.group), None)
+def assignees(
+    duty: Duty, settings: Settings, groups: Sequence[WorkingGroupSettings]
+) -> tuple[str, list[str]]:
+    """(adapter, user ids) to remind: the group's leaders, one leader, or policy staff.
+
+    ``groups`` are the working groups from config and directory (handlers.directory)."""
+    group = next((g for g in groups if g.name == duty.group), None)
     adapter = group.adapter if group else settings.policy.adapter
     kind, _, who = duty.assignee.partition(":")
     if kind == "leader" and who:
@@ -52,8 +57,10 @@ def assignees(duty: Duty, settings: Settings) -> tuple[str, list[str]]:
     return adapter, list(group.leaders) if group else []
 
 
-def is_assignee(duty: Duty, settings: Settings, user_id: str) -> bool:
-    return user_id in assignees(duty, settings)[1]
+def is_assignee(
+    duty: Duty, settings: Settings, groups: Sequence[WorkingGroupSettings], user_id: str
+) -> bool:
+    return user_id in assignees(duty, settings, groups)[1]
 
 
 def when_text(app: App, locale: str, moment: datetime) -> str:

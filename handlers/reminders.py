@@ -8,6 +8,7 @@ shows up as overdue instead of sending a stale "in 3 days" message.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -16,7 +17,8 @@ from bot.app import COMMAND_ACTION, App
 from bot.jobs import JobContext
 from bot.messages import Choice, OutgoingMessage
 from bot.recurrence import reminder_times
-from config.settings import Settings
+from config.settings import Settings, WorkingGroupSettings
+from handlers.directory import working_groups
 from handlers.duty_model import (
     HORIZON,
     LOOKBACK,
@@ -63,6 +65,7 @@ async def remind(job: JobContext) -> None:
     settings = job.app.settings
     calendar = calendar_of(job.app)
     grace = timedelta(minutes=settings.duty.grace_minutes)
+    groups = await working_groups(job.session, settings)
     duties = list(await job.session.scalars(select(Duty).where(Duty.active.is_(True))))
     for duty in duties:
         rows = await occurrences_in(
@@ -77,15 +80,15 @@ async def remind(job: JobContext) -> None:
                 if not job.now - grace <= moment <= job.now or _snoozed(row, moment):
                     continue
                 if await job.claim(f"duty:{row.id}:{moment.isoformat()}"):
-                    await _send(job, duty, row, "duties.reminder")
-    await chase_overdue(job)
+                    await _send(job, duty, row, groups, "duties.reminder")
+    await chase_overdue(job, groups)
 
 
 def _snoozed(row: DutyOccurrence, moment: datetime) -> bool:
     return row.snoozed_until is not None and moment < row.snoozed_until
 
 
-async def chase_overdue(job: JobContext) -> None:
+async def chase_overdue(job: JobContext, groups: Sequence[WorkingGroupSettings]) -> None:
     """Once per business day: remind the assignees, then the group, then policy staff."""
     settings = job.app.settings
     calendar = calendar_of(job.app)
@@ -108,15 +111,22 @@ async def chase_overdue(job: JobContext) -> None:
         late = calendar.business_days_between(calendar.today(row.due_at), today)
         if late < 1 or not await job.claim(f"overdue:{row.id}:{today.isoformat()}"):
             continue
-        await _send(job, duty, row, "duties.overdue", late=late)
+        await _send(job, duty, row, groups, "duties.overdue", late=late)
         if late >= settings.duty.escalate_to_group_after_days:
-            await _escalate_to_group(job, duty, row, late, settings)
+            await _escalate_to_group(job, duty, row, late, groups)
         if late >= settings.duty.escalate_to_policy_after_days:
             await _escalate_to_policy(job, duty, row, late, settings)
 
 
-async def _send(job: JobContext, duty: Duty, row: DutyOccurrence, key: str, **extra: int) -> None:
-    adapter, people = assignees(duty, job.app.settings)
+async def _send(
+    job: JobContext,
+    duty: Duty,
+    row: DutyOccurrence,
+    groups: Sequence[WorkingGroupSettings],
+    key: str,
+    **extra: int,
+) -> None:
+    adapter, people = assignees(duty, job.app.settings, groups)
     locale = job.app.default_locale
     text = job.t(
         locale,
@@ -138,9 +148,13 @@ async def _send(job: JobContext, duty: Duty, row: DutyOccurrence, key: str, **ex
 
 
 async def _escalate_to_group(
-    job: JobContext, duty: Duty, row: DutyOccurrence, late: int, settings: Settings
+    job: JobContext,
+    duty: Duty,
+    row: DutyOccurrence,
+    late: int,
+    groups: Sequence[WorkingGroupSettings],
 ) -> None:
-    group = next((g for g in settings.groups if g.name == duty.group), None)
+    group = next((g for g in groups if g.name == duty.group), None)
     if group is None or not group.channel:
         return
     locale = job.app.default_locale

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.events import Event
 from bot.messages import OutgoingMessage
@@ -27,6 +27,9 @@ class RawRequest:
     headers: Mapping[str, str]
     body: bytes
     query: Mapping[str, str] = field(default_factory=dict)
+    # For an adapter that answers several endpoints (Matrix's application-service API).
+    method: str = "POST"
+    path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,18 @@ class Ack:
 
 
 @dataclass(frozen=True, slots=True)
+class Batch:
+    """Several events from one request (a Matrix transaction), answered ``ack`` once all are stored.
+
+    The platform retries the whole request when the answer is not a 2xx, so storing stays
+    idempotent through the inbox's event-id key, not through the request's own id.
+    """
+
+    events: tuple[Event, ...]
+    ack: Ack = Ack(200, {"ok": True})
+
+
+@dataclass(frozen=True, slots=True)
 class SentRef:
     """What the platform said it created, if anything."""
 
@@ -45,7 +60,11 @@ class SentRef:
 
 
 class SignatureError(Exception):
-    """The request is not provably from the platform (401)."""
+    """The request is not provably from the platform: 401, or ``status`` (403: token refused)."""
+
+    def __init__(self, reason: str, *, status: int = 401) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 class PayloadError(Exception):
@@ -83,6 +102,18 @@ class WebhookAdapter(Sender, Protocol):
         """Raise ``SignatureError`` unless the request is signed and fresh."""
         ...
 
-    def parse(self, request: RawRequest) -> Event | Ack:
-        """Turn a verified request into an Event, or raise ``PayloadError``."""
+    def parse(self, request: RawRequest) -> Event | Ack | Batch:
+        """Turn a verified request into an Event (or a Batch of them), or raise ``PayloadError``."""
+        ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """An adapter with platform work to finish before a verified request is parsed (optional).
+
+    E.g. Matrix joins the rooms it is invited to and learns which rooms are direct chats.
+    """
+
+    async def prepare(self, request: RawRequest) -> None:
+        """Raise ``DeliveryError`` when it failed: the edge answers 503 and the platform retries."""
         ...

@@ -13,7 +13,7 @@ from typing import Any
 from config.settings import Settings
 
 Factory = Callable[[Settings], Any]
-PLATFORM_MODULES = ("bot.adapters.slack", "bot.adapters.lineworks")
+PLATFORM_MODULES = ("bot.adapters.slack", "bot.adapters.lineworks", "bot.adapters.matrix")
 
 
 def platform_factories() -> list[Factory]:

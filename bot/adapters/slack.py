@@ -5,10 +5,11 @@ slash-command forms and ``payload=`` interaction forms. Each is signed the same 
 
 Choices made here, and why:
 
-- A slash command is answered by Slack's 200 alone; the real reply goes through the outbox as
-  ``chat.postMessage`` to the command's channel, like every other reply. ``response_url``
-  would work in channels the bot has not joined, but it expires after 30 minutes and five
-  uses, so a reply retried later by the outbox could be lost.
+- A slash command (and a button press) is answered by an empty 200 once stored, Slack's
+  plain acknowledgement. The real reply goes through the outbox as ``chat.postMessage`` to
+  the command's channel, like every other reply. ``response_url`` would work in channels the
+  bot has not joined, but it expires after 30 minutes and five uses, so a reply retried
+  later by the outbox could be lost.
 - A Slack retry (``X-Slack-Retry-Num``) is stored like any delivery: the inbox drops a known
   ``event_id``. Acking a retry without storing it could lose an event whose first delivery
   never reached the database.
@@ -32,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.base import (
     Ack,
+    Batch,
     Capabilities,
     DeliveryError,
     PayloadError,
@@ -58,7 +60,7 @@ from bot.adapters.slack_inbound import (
     read_event_callback,
     read_interaction,
 )
-from bot.events import Event, EventType
+from bot.events import Event
 from bot.messages import OutgoingMessage
 from config.settings import Settings
 
@@ -66,6 +68,9 @@ SIGNATURE_HEADER = "X-Slack-Signature"
 TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 TOLERANCE_SECONDS = 300  # Slack's documented window, and SignatureVerifier's
 DEFAULT_API_URL = "https://slack.com/api/"
+# Answered once a command or a button press is stored: an empty 200 is Slack's documented
+# acknowledgement, while a JSON body answering a slash command is shown to the person.
+PLAIN_ACK = Ack(200, None)
 # Slack's own error codes for a failure on its side (chat.postMessage docs).
 TRANSIENT_ERRORS = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
@@ -131,7 +136,7 @@ class SlackAdapter:
         if not valid:
             raise SignatureError("signature does not match")
 
-    def parse(self, request: RawRequest) -> Event | Ack:
+    def parse(self, request: RawRequest) -> Event | Ack | Batch:
         body = request.body
         if is_ssl_check(body):
             return IGNORED
@@ -139,21 +144,12 @@ class SlackAdapter:
             return read_event_callback(load_object(body, "body"))
         form = load_form(body)
         if "payload" in form:
-            return read_interaction(load_object(form["payload"].encode("utf-8"), "payload"))
+            parsed = read_interaction(load_object(form["payload"].encode("utf-8"), "payload"))
+            return Batch((parsed,), PLAIN_ACK) if isinstance(parsed, Event) else parsed
         if "command" in form:
-            return read_command(form, header(request.headers, TIMESTAMP_HEADER))
+            command = read_command(form, header(request.headers, TIMESTAMP_HEADER))
+            return Batch((command,), PLAIN_ACK)
         raise PayloadError("body", "not an Events API object, slash command or payload")
-
-    def accepted_ack(self, event: Event) -> Ack | None:
-        """The answer once ``event`` is stored: empty for a command or a button press.
-
-        Slack shows a JSON body answering a slash command to the person as a message, and
-        an empty 200 is its documented plain acknowledgement. None: the edge's usual answer.
-        Needs the edge to call it and send ``Ack(body=None)`` as an empty body.
-        """
-        if event.type in (EventType.COMMAND, EventType.ACTION):
-            return Ack(200, None)
-        return None
 
     # -- outbound ------------------------------------------------------------------------
 
@@ -166,7 +162,7 @@ class SlackAdapter:
             async with asyncio.timeout(self._timeout):
                 return await self._deliver(message, blocks, idempotency_key)
         except SlackApiError as exc:
-            raise api_failure(exc) from exc
+            raise _failure(exc) from exc
         except SlackRequestError as exc:  # the file host refused an upload
             raise DeliveryError(f"slack upload failed: {exc}", retryable=True) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -237,7 +233,7 @@ class SlackAdapter:
             await self._http.close()
 
 
-def api_failure(exc: SlackApiError) -> DeliveryError:
+def _failure(exc: SlackApiError) -> DeliveryError:
     """Slack's answer as a DeliveryError: rate limits and Slack's own faults are retried."""
     response = exc.response
     data = response.data if isinstance(response.data, dict) else {}

@@ -43,7 +43,7 @@ def read_event_callback(data: dict[str, Any]) -> Event | Ack:
         return IGNORED
     text = unescape(_string(event, "text", "event.text", allow_empty=True))
     if event_type == "app_mention":
-        text = LEADING_MENTION.sub("", text, count=1)
+        text = _without_mentions(text, _bot_users(data))
     return Event(
         adapter=ADAPTER,
         event_id=_string(data, "event_id", limit=MAX_ID_LENGTH),
@@ -132,6 +132,7 @@ def is_ssl_check(body: bytes) -> bool:
 
 
 def load_object(raw: bytes, label: str) -> dict[str, Any]:
+    """A JSON object (an Events API body, or an interaction's ``payload``)."""
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -144,6 +145,7 @@ def load_object(raw: bytes, label: str) -> dict[str, Any]:
 
 
 def load_form(body: bytes) -> dict[str, Any]:
+    """A form body (a slash command, or an interaction carrying ``payload``)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -161,13 +163,25 @@ def _ignored(event: dict[str, Any], envelope: dict[str, Any]) -> bool:
         return True
     if event.get("type") == "message" and event.get("channel_type") != "im":
         return True  # in channels dxbot answers only when mentioned (app_mention)
+    return event.get("user") in _bot_users(envelope)
+
+
+def _bot_users(envelope: dict[str, Any]) -> list[str]:
+    """dxbot's own user ids: the bot installations Slack lists in ``authorizations``."""
     authorizations = envelope.get("authorizations")
-    bots = [
-        a.get("user_id")
+    return [
+        a["user_id"]
         for a in (authorizations if isinstance(authorizations, list) else [])
-        if isinstance(a, dict) and a.get("is_bot")
+        if isinstance(a, dict) and a.get("is_bot") and isinstance(a.get("user_id"), str)
     ]
-    return event.get("user") in bots
+
+
+def _without_mentions(text: str, bots: list[str]) -> str:
+    """``@dxbot ヘルプ`` → ``ヘルプ``: the leading mention, and dxbot's own anywhere."""
+    text = LEADING_MENTION.sub("", text, count=1)
+    for bot in bots:
+        text = re.sub(rf"<@{re.escape(bot)}(?:\|[^>]*)?>", "", text)
+    return text.strip()
 
 
 def _kind(channel_id: str, channel_name: object) -> ConversationKind:

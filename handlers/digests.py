@@ -1,0 +1,187 @@
+"""Scheduled digests (定期ダイジェスト) and ``/dx digest preview [部会名]``.
+
+Every tick the job looks at the current week and month. A digest whose time has come is claimed
+by its run key (``digest:weekly:{group}:{ISO week}``, ``digest:monthly:{YYYY-MM}``, the period it
+is posted in) and queued in the same transaction, so several processes post it once. One missed
+while the bot was down is still posted within ``digest.grace_hours`` of its time; a later one is
+skipped and logged (its run key is taken all the same, so the skip is logged once).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from bot.adapters.base import Capabilities
+from bot.app import App
+from bot.context import Context
+from bot.jobs import JobContext
+from bot.messages import Attachment, OutgoingMessage
+from bot.text import fold, normalize
+from config.settings import WorkingGroupSettings
+from handlers.access import access_of
+from handlers.digest_chart import CONTENT_TYPE, FILENAME, pipeline_png
+from handlers.digest_monthly import build_monthly
+from handlers.digest_schedule import (
+    Period,
+    month_period,
+    month_start,
+    monthly_moment,
+    previous_month,
+    previous_weekly,
+    week_key,
+    week_start,
+    weekly_day_and_time,
+    weekly_moment,
+)
+from handlers.digest_text import Digest
+from handlers.digest_weekly import build_weekly
+from handlers.directory import working_group, working_groups
+from handlers.duty_model import calendar_of, when_text
+from handlers.reminders import sync_config_duties
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------- the job
+
+
+async def post_due_digests(job: JobContext) -> None:
+    """Post every digest that is due and not yet posted (or skipped) for its period."""
+    if not job.app.settings.digest.enabled:
+        return
+    for group in await working_groups(job.session, job.app.settings):
+        await _weekly(job, group)
+    await _monthly(job)
+
+
+async def _weekly(job: JobContext, group: WorkingGroupSettings) -> None:
+    if not group.channel:
+        return  # nowhere to post: the group's notices go to its leaders one by one
+    calendar = calendar_of(job.app)
+    day, time = weekly_day_and_time(group, job.app.settings.digest)
+    monday = week_start(calendar.today(job.now))
+    moment = weekly_moment(calendar, monday, day, time)
+    if moment is None or job.now < moment:
+        return
+    if not await _claim_in_time(job, f"digest:weekly:{group.name}:{week_key(monday)}", moment):
+        return
+    await sync_config_duties(job)  # the group's duties, even before the reminder job has run
+    period = Period(previous_weekly(calendar, moment, day, time, strict=True), moment)
+    locale = job.app.default_locale
+    digest = await build_weekly(job.session, job.app, group, period, job.now, locale)
+    await _post(job, digest, group.adapter, group.channel, ())
+
+
+async def _monthly(job: JobContext) -> None:
+    settings = job.app.settings
+    policy = settings.policy
+    if not (policy.channel or policy.users):
+        return
+    calendar = calendar_of(job.app)
+    first = month_start(calendar.today(job.now))
+    moment = monthly_moment(
+        calendar, first, settings.digest.monthly_business_day, settings.digest.monthly_time
+    )
+    if job.now < moment or not await _claim_in_time(job, f"digest:monthly:{first:%Y-%m}", moment):
+        return
+    period = month_period(calendar, previous_month(first))
+    digest = await build_monthly(job.session, job.app, period, job.app.default_locale)
+    await _post(job, digest, policy.adapter, policy.channel, policy.users)
+
+
+async def _claim_in_time(job: JobContext, key: str, moment: datetime) -> bool:
+    """Claim the period's run key; True if the digest is to be posted now, not too late."""
+    if not await job.claim(key):
+        return False
+    grace = timedelta(hours=job.app.settings.digest.grace_hours)
+    late = job.now - moment
+    if late > grace:
+        log.warning("digest %s skipped: due at %s, %s late (grace %s)", key, moment, late, grace)
+        return False
+    return True
+
+
+async def _post(
+    job: JobContext, digest: Digest, adapter: str, channel: str | None, users: Sequence[str]
+) -> None:
+    if digest.empty and not job.app.settings.digest.post_empty:
+        log.info("digest for %s: nothing new, nothing posted (digest.post_empty)", channel or users)
+        return
+    attachment = chart_for(job.app, digest, adapter, job.app.default_locale)
+    if channel:
+        message = OutgoingMessage(digest.text, attachment=attachment, conversation_id=channel)
+        await job.send(message, adapter)
+    for user in users:
+        await job.send(OutgoingMessage(digest.text, attachment=attachment, user_id=user), adapter)
+
+
+def chart_for(app: App, digest: Digest, adapter: str, locale: str) -> Attachment | None:
+    """The pipeline chart where the platform shows images and matplotlib is installed."""
+    images = app.capabilities.get(adapter, Capabilities()).images
+    if not (digest.pipeline and images and app.settings.digest.chart):
+        return None
+    data = pipeline_png(digest.pipeline, app.catalog, locale)
+    return Attachment(FILENAME, CONTENT_TYPE, data) if data else None
+
+
+# --------------------------------------------------------------------- the preview
+
+
+async def digest_command(ctx: Context) -> None:
+    """``/dx digest preview [部会名]``: policy staff get the monthly digest (or the named
+    group's weekly one), a leader their own group's weekly digest, as it would read now."""
+    word, _, name = normalize(ctx.args).partition(" ")
+    words = {fold(w) for w in ["preview", *ctx.app.catalog.words("digests.words.preview")]}
+    if fold(word) not in words:
+        await ctx.say(ctx.t("digests.usage.digest"))
+        return
+    access = access_of(ctx)
+    if name.strip():
+        group = await working_group(ctx.session, ctx.app.settings, name.strip())
+        if group is None:
+            known = await working_groups(ctx.session, ctx.app.settings)
+            names = ctx.t("forms.list_separator").join(g.name for g in known) or "-"
+            await ctx.say(ctx.t("digests.unknown_group", group=name.strip(), groups=names))
+        elif not (access.sees_all or group.name in access.groups):
+            await ctx.say(ctx.t("digests.not_your_group", group=group.name))
+        else:
+            await _preview_weekly(ctx, group)
+        return
+    if access.sees_all:
+        await _preview_monthly(ctx)
+        return
+    known = await working_groups(ctx.session, ctx.app.settings)
+    mine = [g for g in known if g.name in access.groups]
+    if not mine:
+        await ctx.say(ctx.t("digests.no_group"))
+    for group in mine:
+        await _preview_weekly(ctx, group)
+
+
+async def _preview_weekly(ctx: Context, group: WorkingGroupSettings) -> None:
+    now = ctx.app.clock.now()
+    await sync_config_duties(JobContext(ctx.app, ctx.session, now))
+    day, time = weekly_day_and_time(group, ctx.app.settings.digest)
+    start = previous_weekly(calendar_of(ctx.app), now, day, time, strict=False)
+    digest = await build_weekly(ctx.session, ctx.app, group, Period(start, now), now, ctx.locale)
+    await _say_preview(ctx, digest)
+
+
+async def _preview_monthly(ctx: Context) -> None:
+    now = ctx.app.clock.now()
+    calendar = calendar_of(ctx.app)
+    period = month_period(calendar, month_start(calendar.today(now)), end=now)
+    await _say_preview(ctx, await build_monthly(ctx.session, ctx.app, period, ctx.locale))
+
+
+async def _say_preview(ctx: Context, digest: Digest) -> None:
+    note = ctx.t("digests.preview_note", when=when_text(ctx.app, ctx.locale, ctx.app.clock.now()))
+    attachment = chart_for(ctx.app, digest, ctx.event.adapter, ctx.locale)
+    await ctx.say(f"{note}\n{digest.text}", attachment=attachment)
+
+
+def register(app: App) -> None:
+    app.job("digests.post", seconds=app.settings.digest.tick_seconds)(post_due_digests)
+    app.subcommand("digest", role="leader")(digest_command)

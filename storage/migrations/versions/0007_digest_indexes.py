@@ -1,0 +1,35 @@
+"""Indexes for the scheduled digests' aggregates.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02 10:12:40.118204
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_issue_events_kind_at", "issue_events", ["kind", "at"], unique=False)
+    op.create_index("ix_issues_created", "issues", ["created_at"], unique=False)
+    op.create_index(
+        "ix_issues_group_created", "issues", ["working_group", "created_at"], unique=False
+    )
+    op.create_index(
+        "ix_issues_group_updated", "issues", ["working_group", "updated_at"], unique=False
+    )
+    op.create_index("ix_issues_fy_section", "issues", ["fiscal_year", "section"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_issues_fy_section", table_name="issues")
+    op.drop_index("ix_issues_group_updated", table_name="issues")
+    op.drop_index("ix_issues_group_created", table_name="issues")
+    op.drop_index("ix_issues_created", table_name="issues")
+    op.drop_index("ix_issue_events_kind_at", table_name="issue_events")
