@@ -88,7 +88,11 @@ class App:
         self.forms = engine
         self.middleware(engine.middleware)
 
-    def middleware(self, func: Middleware) -> Middleware:
+    def middleware(self, func: Middleware, *, first: bool = False) -> Middleware:
+        """Add ``func`` to every dispatch; ``first`` puts it before the built-in ones."""
+        if first:
+            self._middleware.insert(0, func)
+            return func
         self._middleware.append(func)
         return func
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from bot import cli_directory
+from bot import cli_directory, cli_ops
 from bot import logging as bot_logging
 from bot.adapters.console import ConsoleAdapter, ConsoleChat
 from bot.forms.definition import FormDefinitionError, load_forms
@@ -20,6 +20,7 @@ from bot.i18n import Catalog
 from bot.runtime import Runtime, SchemaOutOfDate
 from config.settings import Settings, load_settings
 from storage import migrate
+from storage.engine import create_engine, session_factory
 from storage.sqlite_lock import DatabaseInUse
 
 EXIT_CONFIG = 2
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="validate the settings and explain any error"
     )
     cli_directory.add_parser(commands)
+    cli_ops.add_parsers(commands)
     return parser
 
 
@@ -110,8 +112,6 @@ async def _serve(settings: Settings, text: CliText) -> int:
 
 
 async def _migrate(settings: Settings, text: CliText) -> int:
-    from storage.engine import create_engine
-
     engine = create_engine(settings.database.url)
     try:
         await migrate.upgrade(engine)
@@ -156,8 +156,6 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
 
 async def _directory(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
     """Like ``serve``: SQLite is brought up to date if allowed, PostgreSQL must be migrated."""
-    from storage.engine import create_engine, session_factory
-
     db = settings.database
     engine = create_engine(db.url, sqlite_synchronous=db.sqlite_synchronous)
     try:
@@ -169,6 +167,14 @@ async def _directory(args: argparse.Namespace, settings: Settings, text: CliText
                 return EXIT_SCHEMA
             await migrate.upgrade(engine)
         return await cli_directory.run(args, settings, session_factory(engine), text)
+    finally:
+        await engine.dispose()
+
+
+async def _outbox(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
+    engine = create_engine(settings.database.url)
+    try:
+        return await cli_ops.run_outbox(settings, args, session_factory(engine), text)
     finally:
         await engine.dispose()
 
@@ -223,6 +229,10 @@ def _run(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
         return asyncio.run(_chat(settings, text, args.user))
     if args.command == "directory":
         return asyncio.run(_directory(args, settings, text))
+    if args.command == "backup":
+        return cli_ops.run_backup(settings, args, text)
+    if args.command == "outbox":
+        return asyncio.run(_outbox(args, settings, text))
     return asyncio.run(_serve(settings, text))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -34,12 +34,14 @@ class OutboxDispatcher:
         settings: OutboxSettings,
         clock: Clock,
         rng: random.Random | None = None,
+        on_failure: Callable[[str, bool], None] = lambda adapter, retryable: None,
     ) -> None:
         self._sessions = sessions
         self._senders = senders
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
+        self._on_failure = on_failure
         self._wakeup = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._paused: dict[str, datetime] = {}
@@ -135,6 +137,7 @@ class OutboxDispatcher:
     async def _record_failure(
         self, row_id: int, attempt: int, adapter: str, error: DeliveryError
     ) -> None:
+        self._on_failure(adapter, error.retryable)
         if error.retry_after is not None:
             pause = min(error.retry_after, self._settings.max_delay_seconds)
             self._paused[adapter] = self._clock.now() + timedelta(seconds=pause)

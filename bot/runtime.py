@@ -25,6 +25,8 @@ from bot.forms.definition import load_forms
 from bot.forms.engine import FormEngine
 from bot.i18n import Catalog
 from bot.jobs import Job, JobContext
+from bot.metrics import Metrics
+from bot.ratelimit import RateLimit
 from bot.schedule import Scheduler
 from bot.worker import InboxWorker
 from config.settings import Settings
@@ -103,6 +105,8 @@ class Runtime:
             timezone=settings.locale.timezone,
             settings=settings,
         )
+        limit = RateLimit(settings.inbox.user_rate_per_second, settings.inbox.user_burst)
+        self.app.middleware(limit.middleware, first=True)  # before any database work
         self.forms = FormEngine(load_forms())
         self.app.use_forms(self.forms)
         (register or load_register())(self.app)
@@ -111,9 +115,23 @@ class Runtime:
             self.webhooks.update(webhooks_from_settings(settings))
         self.senders: dict[str, Sender] = {**self.webhooks, **(senders or {})}
         self.app.capabilities = {name: s.capabilities for name, s in self.senders.items()}
-        self.dispatcher = OutboxDispatcher(self.sessions, self.senders, settings.outbox, self.clock)
+        self.metrics = Metrics()
+        self.dispatcher = OutboxDispatcher(
+            self.sessions,
+            self.senders,
+            settings.outbox,
+            self.clock,
+            on_failure=lambda adapter, retryable: self.metrics.delivery_failures.labels(
+                adapter, str(retryable).lower()
+            ).inc(),
+        )
         self.worker = InboxWorker(
-            self.sessions, self.app, settings.inbox, self.clock, self.dispatcher.notify
+            self.sessions,
+            self.app,
+            settings.inbox,
+            self.clock,
+            self.dispatcher.notify,
+            observe=self.metrics.handler_seconds.observe,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler = Scheduler(settings.locale.timezone)
@@ -157,8 +175,13 @@ class Runtime:
 
     async def run_job(self, job: Job) -> None:
         """One run of a scheduled job, in one transaction; replies go out after it commits."""
-        async with self.sessions() as session, session.begin():
-            await job.run(JobContext(self.app, session, self.clock.now()))
+        try:
+            async with self.sessions() as session, session.begin():
+                await job.run(JobContext(self.app, session, self.clock.now()))
+        except Exception:
+            self.metrics.job_misses.labels(job.name).inc()
+            raise
+        self.metrics.job_runs.labels(job.name).inc()
         self.dispatcher.notify()
 
     async def accept(self, event: Event) -> bool:

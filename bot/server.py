@@ -27,6 +27,7 @@ from bot.adapters.base import (
     SignatureError,
 )
 from bot.downloads import fetch_download
+from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -79,13 +80,18 @@ def _matrix_error(status: int, code: str, message: str, **extra: Any) -> web.Res
 async def _accept(request: web.Request, name: str, error: ErrorResponse) -> web.Response:
     """Verify, parse and store; ack only when every event of the request is stored."""
     runtime = request.app[RUNTIME]
+
+    def refuse(status: int, code: str, message: str, **extra: Any) -> web.Response:
+        runtime.metrics.rejected.labels(name, code).inc()
+        return error(status, code, message, **extra)
+
     adapter = runtime.webhooks.get(name)
     if adapter is None:
-        return error(404, "unknown_adapter", f"no adapter named {name!r} is enabled")
+        return refuse(404, "unknown_adapter", f"no adapter named {name!r} is enabled")
     limit = runtime.settings.http.max_body_bytes
     body = await _read_body(request, limit)
     if body is None:
-        return error(413, "too_large", f"body larger than {limit} bytes")
+        return refuse(413, "too_large", f"body larger than {limit} bytes")
     raw = RawRequest(
         headers=request.headers,
         body=body,
@@ -100,12 +106,12 @@ async def _accept(request: web.Request, name: str, error: ErrorResponse) -> web.
         parsed = adapter.parse(raw)
     except SignatureError as exc:
         log.warning("rejected %s webhook: %s", name, exc)
-        return error(exc.status, "bad_signature", str(exc))
+        return refuse(exc.status, "bad_signature", str(exc))
     except PayloadError as exc:
-        return error(400, "bad_request", exc.reason, field=exc.field)
+        return refuse(400, "bad_request", exc.reason, field=exc.field)
     except DeliveryError as exc:
         log.warning("%s request not ready, platform will retry: %s", name, exc.reason)
-        return error(503, "unavailable", "retry later", headers={"Retry-After": "5"})
+        return refuse(503, "unavailable", "retry later", headers={"Retry-After": "5"})
     if isinstance(parsed, Ack):
         return web.json_response(parsed.body, status=parsed.status)
     events = parsed.events if isinstance(parsed, Batch) else (parsed,)
@@ -115,9 +121,11 @@ async def _accept(request: web.Request, name: str, error: ErrorResponse) -> web.
             new = await runtime.accept(event) or new
     except (DBAPIError, OSError) as exc:
         log.error("could not store %s event: %s", name, type(exc).__name__)
-        return error(
+        return refuse(
             503, "unavailable", "event not stored; retry later", headers={"Retry-After": "5"}
         )
+    counter = runtime.metrics.received if new else runtime.metrics.duplicates
+    counter.labels(name).inc()
     if isinstance(parsed, Batch):
         return web.json_response(parsed.ack.body, status=parsed.ack.status)
     return web.json_response({"ok": True, "duplicate": not new} if not new else {"ok": True})
@@ -151,6 +159,17 @@ async def download(request: web.Request) -> web.Response:
     return web.Response(body=found.data, headers=headers)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; outbox gauges are read from the database at scrape time."""
+    runtime = request.app[RUNTIME]
+    try:
+        async with runtime.sessions() as session:
+            await runtime.metrics.refresh_outbox(session, runtime.clock.now())
+    except (DBAPIError, OSError):
+        pass  # counters still tell their story; healthz says the database is gone
+    return web.Response(body=runtime.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
 async def healthz(request: web.Request) -> web.Response:
     if await request.app[RUNTIME].healthy():
         return web.json_response({"ok": True, "database": "ok"})
@@ -180,6 +199,7 @@ def build_web_app(runtime: Runtime) -> web.Application:
     app.router.add_route("*", "/_matrix/app/{path:.*}", matrix_app)
     app.router.add_get("/downloads/{token}", download)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from sqlalchemy import select, update
@@ -39,12 +40,14 @@ class InboxWorker:
         settings: InboxSettings,
         clock: Clock,
         on_replies: Callable[[], None] = lambda: None,
+        observe: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self._sessions = sessions
         self._app = app
         self._settings = settings
         self._clock = clock
         self._on_replies = on_replies
+        self._observe = observe
         self._wakeup = asyncio.Event()
         self._stopping = False
         self._idle = asyncio.Event()
@@ -97,8 +100,10 @@ class InboxWorker:
                     return False
                 row_id = row.id
                 event = Event.from_json(row.payload)
+                started = time.perf_counter()
                 with event_context(event.adapter, event.event_id):
                     await self._app.dispatch(event, session)
+                self._observe(time.perf_counter() - started)
                 row.status = inbox.DONE
                 row.handled_at = self._clock.now()
         except (DBAPIError, OSError, StaleDataError) as exc:

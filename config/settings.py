@@ -133,6 +133,9 @@ class OutboxSettings(BaseModel):
 
 class InboxSettings(BaseModel):
     poll_interval_seconds: float = Field(1.0, gt=0)
+    # Per person: a steady rate and a burst; beyond them messages are skipped politely.
+    user_rate_per_second: float = Field(3.0, gt=0)
+    user_burst: int = Field(30, ge=1)
     max_attempts: int = Field(5, ge=1)
 
 

@@ -74,9 +74,9 @@ class Staff:
         assert isinstance(answer, nio.SyncResponse), answer
         for room_id, info in answer.rooms.join.items():
             for event in info.timeline.events:
-                if isinstance(event, nio.RoomMessageNotice | nio.RoomMessageText):
-                    if event.sender == self.bot:
-                        self.inbox[room_id].append(event.body)
+                said = isinstance(event, nio.RoomMessageNotice | nio.RoomMessageText)
+                if said and event.sender == self.bot:
+                    self.inbox[room_id].append(event.body)
         self.invites.extend(answer.rooms.invite)
 
     def _bot_joined(self, room_id: str) -> bool:

@@ -30,7 +30,7 @@ from tests.matrix.homeserver import Homeserver, missing_packages
 
 pytest.importorskip("nio", reason="Matrix tests need matrix-nio: pip install '.[test,matrix]'")
 
-from tests.matrix.staff import PASSWORD, Staff  # noqa: E402 - needs nio
+from tests.matrix.staff import PASSWORD, Staff  # needs nio
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
