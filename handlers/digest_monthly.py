@@ -23,15 +23,19 @@ SECTION_LINES = 10
 async def build_monthly(session: AsyncSession, app: App, period: Period, locale: str) -> Digest:
     """The digest of ``period`` (a month, or the month so far); the pipeline as it is now."""
     writer = Writer(app, locale)
-    month = writer.t(
-        "digests.monthly.month",
-        year=writer.calendar.today(period.start).year,
-        month=writer.calendar.today(period.start).month,
-    )
+    first = writer.calendar.today(period.start)
+    month = writer.t("digests.monthly.month", year=first.year, month=first.month)
     reported, changes = await queries.activity(session, period.start, period.end)
     if not (reported or changes):
         return Digest(writer.t("digests.monthly.empty", month=month), empty=True)
-    pipeline = await queries.counts_by_status(session)
+    totals = await queries.totals_by_status(session)
+    pipeline = {status: total.issues for status, total in totals.items()}
+    limit = app.settings.digest.list_limit
+    reached = {
+        status: await queries.reached(session, status, period.start, period.end, limit)
+        for status in MILESTONES
+    }
+    medians = await queries.stage_medians(session, period.start, period.end)
     lines = [
         writer.t(
             "digests.monthly.title",
@@ -46,20 +50,15 @@ async def build_monthly(session: AsyncSession, app: App, period: Period, locale:
             changes=count(changes),
         ),
         *_pipeline(writer, pipeline),
+        *(line for status in MILESTONES for line in _reached(writer, month, status, reached)),
+        *_medians(writer, month, medians),
+        _saved(writer, totals),
+        *await _fiscal_year(session, app, writer, period),
     ]
-    numbers: list[str] = []
-    for status in MILESTONES:
-        listed = await queries.reached(session, status, period.start, period.end, _limit(app))
-        lines += _reached(writer, month, status, listed)
-        numbers += [row.number for row in listed.rows]
-    lines += await _fiscal_year(session, app, writer, period)
+    numbers = [row.number for listed in reached.values() for row in listed.rows]
     if numbers:
         lines.append(writer.t("digests.footer", number=numbers[0]))
     return Digest("\n".join(lines), pipeline=pipeline)
-
-
-def _limit(app: App) -> int:
-    return app.settings.digest.list_limit
 
 
 def _pipeline(writer: Writer, pipeline: dict[str, int]) -> list[str]:
@@ -75,7 +74,8 @@ def _pipeline(writer: Writer, pipeline: dict[str, int]) -> list[str]:
     return [writer.t("digests.monthly.pipeline_title", total=total), writer.join(items)]
 
 
-def _reached(writer: Writer, month: str, status: str, listed: Listed) -> list[str]:
+def _reached(writer: Writer, month: str, status: str, reached: dict[str, Listed]) -> list[str]:
+    listed = reached[status]
     if not listed.total:
         return []
     rows: list[IssueBrief] = listed.rows
@@ -103,22 +103,18 @@ def _reached(writer: Writer, month: str, status: str, listed: Listed) -> list[st
 async def _fiscal_year(
     session: AsyncSession, app: App, writer: Writer, period: Period
 ) -> list[str]:
-    """By section, stage medians, hours saved, 年度 totals and the sections still silent.
+    """By section, 年度 totals and the sections still silent.
 
     The 年度 is the one the period ends in, so April's digest (on March) closes the year."""
     fy = writer.calendar.fiscal_year(writer.calendar.today(period.end - LAST_INSTANT))
     first, _ = writer.calendar.fiscal_year_range(fy)
     since = writer.calendar.at(first, 0)
     sections = await queries.counts_by_section(session, fy, SECTION_LINES)
-    medians = await queries.stage_medians(session, since, period.end)
-    saved_count, saved = await queries.saved_hours(session)
     totals = await queries.fiscal_totals(session, fy, since, period.end)
     known = await issue_queries.section_names(session, app.settings.directory.sections)
     silent = await queries.silent_sections(session, fy, known)
     return [
         *_sections(writer, sections),
-        *_medians(writer, medians),
-        writer.t("digests.monthly.saved", hours=hours(saved), count=count(saved_count)),
         writer.t("digests.monthly.fiscal_title", reiwa=fy - issue_queries.REIWA_OFFSET, fy=fy),
         writer.t(
             "digests.monthly.fiscal_line",
@@ -150,13 +146,25 @@ def _sections(writer: Writer, sections: Listed) -> list[str]:
     ]
 
 
-def _medians(writer: Writer, medians: dict[str, queries.StageMedian]) -> list[str]:
+def _medians(writer: Writer, month: str, medians: dict[str, queries.StageMedian]) -> list[str]:
+    """How long the issues that moved on this month had spent in the stage they left."""
     items = [
         writer.t("digests.monthly.median_item", status=writer.status(s), days=days(medians[s].days))
         for s in STATUSES
         if s in medians
     ]
-    return [writer.t("digests.monthly.medians_title"), writer.join(items)] if items else []
+    title = writer.t("digests.monthly.medians_title", month=month)
+    return [title, writer.join(items)] if items else []
+
+
+def _saved(writer: Writer, totals: dict[str, queries.StatusTotal]) -> str:
+    """Hours a year saved by what is implemented or closed (the committee's 削減時間)."""
+    saved = [totals[s] for s in queries.SAVED_STATUSES if s in totals]
+    return writer.t(
+        "digests.monthly.saved",
+        hours=hours(sum(t.hours for t in saved)),
+        count=count(sum(t.issues for t in saved)),
+    )
 
 
 def _silent(writer: Writer, silent: list[str]) -> list[str]:

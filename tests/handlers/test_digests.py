@@ -45,7 +45,12 @@ GROUPS = [
 POLICY = {"users": ["P1"], "channel": "room-policy"}
 DIRECTORY = {"sections": ["市民課", "税務課", "福祉課", "会計課"]}
 MEETING = {"group": "窓口部会", "title": "部会", "rule": "毎月第2水曜 14:00", "reminders": []}
-CHECK = {"group": "窓口部会", "title": "新着課題の確認", "rule": "2026-12-01 17:00", "reminders": []}
+CHECK = {
+    "group": "窓口部会",
+    "title": "新着課題の確認",
+    "rule": "2026-12-01 17:00",
+    "reminders": [],
+}
 
 
 @pytest.fixture(params=["UTC", "Asia/Tokyo"], autouse=True)
@@ -234,7 +239,7 @@ async def test_weekly_digest_in_english(database_url: str) -> None:
         sent = dict(await tick(bot))
     lines = sent["room-madoguchi"].split("\n")
     assert lines[0] == "[窓口部会 weekly digest] Mon 11/30 – Mon 12/7"
-    assert "- R8-0002 \"会議資料\" Received → Triage" in lines
+    assert '- R8-0002 "会議資料" Received → Triage' in lines
     assert sent["room-koho"] == "[広報部会] Nothing new this week."
 
 
@@ -464,7 +469,11 @@ def test_schedule_on_the_municipal_calendar() -> None:
         2027, 1, 4, 9, tzinfo=JST
     )
     assert monthly_moment(calendar, date(2026, 5, 1), 2, "09:00") == datetime(
-        2026, 5, 7, 9, tzinfo=JST  # after ゴールデンウィーク
+        2026,
+        5,
+        7,
+        9,
+        tzinfo=JST,  # after ゴールデンウィーク
     )
     assert week_key(date(2026, 12, 28)) == "2026-W53" and week_key(date(2027, 1, 4)) == "2027-W01"
     moment = datetime(2026, 12, 7, 9, tzinfo=JST)
@@ -494,7 +503,9 @@ async def test_preview_by_role(database_url: str) -> None:
         assert "■ 新しい課題" not in "\n".join(mine)
         assert "・R8-0001「申請書の転記」課題整理のまま67日" in mine
         other = await bot.command("digest preview 広報部会", user="L1")
-        assert other == ["広報部会のダイジェストは、その部会のDX推進リーダーと情報政策課が確認できます。"]
+        assert other == [
+            "広報部会のダイジェストは、その部会のDX推進リーダーと情報政策課が確認できます。"
+        ]
         # Policy staff: the month so far, or any group's week.
         monthly = (await bot.command("ダイジェスト プレビュー", user="P1"))[0].split("\n")
         assert monthly[1] == "【DX推進 月次ダイジェスト】2026年12月(12月1日(火)〜12月7日(月))"

@@ -1,4 +1,4 @@
-"""Indexes for the scheduled digests' aggregates.
+"""Indexes for the scheduled digests' aggregates (see storage/digest_queries.py).
 
 Revision ID: 0007
 Revises: 0006
@@ -17,6 +17,12 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_issue_events_kind_at", "issue_events", ["kind", "at"], unique=False)
+    op.create_index(
+        "ix_issue_events_moves",
+        "issue_events",
+        ["kind", "to_value", "at", "issue_id"],
+        unique=False,
+    )
     op.create_index("ix_issues_created", "issues", ["created_at"], unique=False)
     op.create_index(
         "ix_issues_group_created", "issues", ["working_group", "created_at"], unique=False
@@ -25,11 +31,16 @@ def upgrade() -> None:
         "ix_issues_group_updated", "issues", ["working_group", "updated_at"], unique=False
     )
     op.create_index("ix_issues_fy_section", "issues", ["fiscal_year", "section"], unique=False)
+    op.create_index(
+        "ix_issues_section_status", "issues", ["section", "status", "fiscal_year"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_issues_section_status", table_name="issues")
     op.drop_index("ix_issues_fy_section", table_name="issues")
     op.drop_index("ix_issues_group_updated", table_name="issues")
     op.drop_index("ix_issues_group_created", table_name="issues")
     op.drop_index("ix_issues_created", table_name="issues")
+    op.drop_index("ix_issue_events_moves", table_name="issue_events")
     op.drop_index("ix_issue_events_kind_at", table_name="issue_events")
