@@ -65,12 +65,15 @@ def ack_app() -> web.Application:
 # ------------------------------------------------------------------ limit-durable-sqlite
 
 
-def sqlite_app(path: str) -> web.Application:
-    """WAL, synchronous=FULL (dxbot's default), autocommit INSERT in the handler itself:
-    SQLite has one writer, so a blocking commit on the loop is as fast as it gets."""
+def sqlite_app(path: str, synchronous: str = "FULL") -> web.Application:
+    """WAL, synchronous=FULL (dxbot's default) or NORMAL; one autocommit INSERT per request on
+    one writer thread (SQLite has one writer), so the loop parses the next request meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    writer = ThreadPoolExecutor(max_workers=1)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, received REAL)")
 
     async def hook(request: web.Request) -> web.Response:
@@ -78,12 +81,19 @@ def sqlite_app(path: str) -> web.Application:
         if not relay_verified(request, body):
             return bad_signature()
         event_id = json.loads(body)["event_id"]
-        db.execute("INSERT INTO events VALUES (?, ?)", (event_id, time.time()))
+        await asyncio.get_running_loop().run_in_executor(
+            writer, db.execute, "INSERT INTO events VALUES (?, ?)", (event_id, time.time())
+        )
         return web.json_response({"ok": True})
 
     app = web.Application()
     app.router.add_post("/hooks/relay", hook)
-    app.on_cleanup.append(lambda _: asyncio.to_thread(db.close))
+
+    async def close(_: web.Application) -> None:
+        await asyncio.get_running_loop().run_in_executor(writer, db.close)
+        writer.shutdown()
+
+    app.on_cleanup.append(close)
     return app
 
 
@@ -259,13 +269,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/tmp/bench-limit.sqlite3")
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/dxbench_limit")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--per-minute", type=float, default=None)
     parser.add_argument("--burst", type=int, default=1)
     args = parser.parse_args()
     if args.kind == "ack":
         app = ack_app()
     elif args.kind == "sqlite":
-        app = sqlite_app(args.path)
+        app = sqlite_app(args.path, args.synchronous)
     elif args.kind == "pg":
         app = pg_app(args.url)
     elif args.kind == "bolt":

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import hmac
 import json
+import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -116,8 +117,11 @@ def _server(kind: str, *extra: str) -> Callable[[int, Path], list[Proc]]:
     return start
 
 
-def dxbot_env(port: int, database_url: str, outbound: str) -> dict[str, str]:
+def dxbot_env(
+    port: int, database_url: str, outbound: str, synchronous: str = "FULL"
+) -> dict[str, str]:
     return {
+        "DXBOT_DATABASE_SQLITE_SYNCHRONOUS": synchronous,
         "DXBOT_DATABASE_URL": database_url,
         "DXBOT_HTTP_PORT": str(port),
         "DXBOT_RELAY_SECRET": RELAY_SECRET,
@@ -127,7 +131,9 @@ def dxbot_env(port: int, database_url: str, outbound: str) -> dict[str, str]:
     }
 
 
-def dxbot_start(backend: str, outbound: str) -> Callable[[int, Path], list[Proc]]:
+def dxbot_start(
+    backend: str, outbound: str, synchronous: str = "FULL"
+) -> Callable[[int, Path], list[Proc]]:
     def start(port: int, work: Path) -> list[Proc]:
         if backend == "sqlite":
             url = f"sqlite+aiosqlite:///{work / 'dxbot.sqlite3'}"
@@ -137,7 +143,7 @@ def dxbot_start(backend: str, outbound: str) -> Callable[[int, Path], list[Proc]
             migrate = Proc("dxbot-migrate", [common.python(), "-m", "bot.cli", "migrate"], env=env)
             if migrate.proc.wait(timeout=120) != 0:
                 raise RuntimeError(f"dxbot migrate failed:\n{migrate.output()}")
-        env = dxbot_env(port, url, outbound)
+        env = dxbot_env(port, url, outbound, synchronous)
         return [Proc(f"dxbot-{backend}", [common.python(), "-m", "bot.cli", "serve"], env=env)]
 
     return start
@@ -148,6 +154,18 @@ def targets(outbound: str, pg: bool) -> list[Target]:
         Target("limit-ack", "/hooks/relay", _server("ack")),
         Target("limit-durable-sqlite", "/hooks/relay", _server("sqlite"), cap=8000),
         Target("dxbot-sqlite", "/hooks/relay", dxbot_start("sqlite", outbound), cap=4000),
+        Target(
+            "limit-durable-sqlite-normal",
+            "/hooks/relay",
+            _server("sqlite", "--synchronous", "NORMAL"),
+            cap=8000,
+        ),
+        Target(
+            "dxbot-sqlite-normal",
+            "/hooks/relay",
+            dxbot_start("sqlite", outbound, "NORMAL"),
+            cap=4000,
+        ),
     ]
     if pg:
         found += [
@@ -207,6 +225,7 @@ def run_target(target: Target, args: argparse.Namespace) -> Result:
             warmed = common.run_wrk(url, warm, connections=args.connections, seconds=args.warmup)
             count = int(max(warmed["rps"], 500) * args.seconds * 2) + 2000
             reqs = _requests(target, work, "load", count)
+            spy = _profiler(args, server, f"{target.name}-{int(time.time())}")
             cpu0 = server.cpu_seconds()
             wall0 = time.monotonic()
             result.load = common.run_wrk(
@@ -215,7 +234,23 @@ def run_target(target: Target, args: argparse.Namespace) -> Result:
             result.cpu_pct = 100 * (server.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
             result.hwm_mb = server.hwm_mb()
             result.rss_after_mb = server.rss_mb()
+            if spy is not None:
+                spy.wait(timeout=60)
     return result
+
+
+def _profiler(args: argparse.Namespace, server: Proc, name: str) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server through the measured window (``--profile DIR``)."""
+    if args.profile is None or not server.name.startswith("dxbot"):
+        return None
+    args.profile.mkdir(parents=True, exist_ok=True)
+    out = args.profile / f"{name}.txt"
+    argv = common.pinned(
+        common.LOAD_CPU,
+        ["py-spy", "record", "-p", str(server.pid), "-d", str(int(args.seconds)), "-r", "200",
+         "-f", "raw", "--nonblocking", "-o", str(out)],
+    )
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # ------------------------------------------------------------------ the report
@@ -223,6 +258,12 @@ def run_target(target: Target, args: argparse.Namespace) -> Result:
 
 RATIOS = [
     ("dxbot-sqlite / limit-durable-sqlite", "dxbot-sqlite", "limit-durable-sqlite", 0.75),
+    (
+        "dxbot-sqlite-normal / limit-durable-sqlite-normal",
+        "dxbot-sqlite-normal",
+        "limit-durable-sqlite-normal",
+        0.75,
+    ),
     ("dxbot-pg / limit-durable-pg", "dxbot-pg", "limit-durable-pg", 0.75),
     ("dxbot-sqlite / slack-bolt", "dxbot-sqlite", "slack-bolt", None),
     ("dxbot-pg / slack-bolt", "dxbot-pg", "slack-bolt", None),
@@ -301,6 +342,7 @@ def main() -> None:
     parser.add_argument("--probe-seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--targets", default="", help="comma-separated subset, in this order")
+    parser.add_argument("--profile", type=Path, help="py-spy the dxbot targets; stacks here")
     parser.add_argument("--json", type=Path, help="also write every round's raw numbers here")
     args = parser.parse_args()
     common.print_machine()

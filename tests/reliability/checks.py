@@ -14,7 +14,15 @@ from storage.models import InboxEvent, OutboxMessage
 from tests.fakes import FakeRelayPlatform
 
 ANSWER_KEYS = {
-    "section", "work", "problem", "ideal", "frequency", "minutes", "staff", "ideas", "contact",
+    "section",
+    "work",
+    "problem",
+    "ideal",
+    "frequency",
+    "minutes",
+    "staff",
+    "ideas",
+    "contact",
 }
 
 
@@ -32,10 +40,26 @@ async def read_outcome(url: str) -> Outcome:
     sessions = session_factory(engine)
     try:
         async with sessions() as session:
-            inbox = Counter(dict((await session.execute(
-                select(InboxEvent.status, func.count()).group_by(InboxEvent.status))).all()))
-            outbox = Counter(dict((await session.execute(
-                select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))).all()))
+            inbox = Counter(
+                dict(
+                    (
+                        await session.execute(
+                            select(InboxEvent.status, func.count()).group_by(InboxEvent.status)
+                        )
+                    ).all()
+                )
+            )
+            outbox = Counter(
+                dict(
+                    (
+                        await session.execute(
+                            select(OutboxMessage.status, func.count()).group_by(
+                                OutboxMessage.status
+                            )
+                        )
+                    ).all()
+                )
+            )
             issues = list(await session.scalars(select(Issue)))
             event_ids = Counter(await session.scalars(select(InboxEvent.event_id)))
             keys = set(await session.scalars(select(OutboxMessage.idempotency_key)))
@@ -44,10 +68,10 @@ async def read_outcome(url: str) -> Outcome:
     return Outcome(inbox, outbox, issues, event_ids, keys)
 
 
-async def wait_drained(url: str, timeout: float = 120) -> Outcome:
+async def wait_drained(url: str, seconds: float = 120) -> Outcome:
     """Until nothing is pending in the inbox or the outbox (or the time runs out)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + seconds
     while True:
         outcome = await read_outcome(url)
         busy = outcome.inbox["pending"] + outcome.outbox["pending"] + outcome.outbox["sending"]

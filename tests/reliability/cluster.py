@@ -50,7 +50,7 @@ class ServeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    async def start(self, http: aiohttp.ClientSession, timeout: float = 30) -> None:
+    async def start(self, http: aiohttp.ClientSession, seconds: float = 30) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once
                 [sys.executable, "-m", "bot.cli", "serve"],
@@ -61,7 +61,7 @@ class ServeProcess:
             )
         self.starts += 1
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + seconds
         while loop.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"dxbot serve exited:\n{self.output()[-3000:]}")

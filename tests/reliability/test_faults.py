@@ -26,9 +26,7 @@ async def test_kill_9_at_random_points_loses_nothing(pg: str, tmp_path: Path) ->
         server = ServeProcess(pg, platform.url, tmp_path / "serve.log")
         await server.start(http)
         traffic = Traffic(http, lambda: server.url)
-        talking = asyncio.gather(
-            *(traffic.converse(p, rng, pause=0.05) for p in people)
-        )
+        talking = asyncio.gather(*(traffic.converse(p, rng, pause=0.05) for p in people))
         for _ in range(3):  # kill -9 three times while people are mid-form
             await asyncio.sleep(rng.uniform(0.5, 2.0))
             server.kill(signal.SIGKILL)
@@ -70,14 +68,17 @@ async def test_platform_outage_then_everything_arrives_in_order(pg: str, tmp_pat
         await server.start(http)
         traffic = Traffic(http, lambda: server.url)
         await asyncio.gather(*(traffic.converse(p, rng) for p in people))
-        outcome = await wait_drained(pg, timeout=180)
+        outcome = await wait_drained(pg, seconds=180)
         server.kill(signal.SIGTERM)
     await platform.stop()
     counts = assert_exactly_once(outcome, traffic.acked, people, platform)
     # In order per conversation: each person's replies arrive as the conversation went.
     for person in people:
-        texts = [d.body["text"] for d in platform.deliveries
-                 if d.body.get("conversation_id") == f"dm-{person}"]
+        texts = [
+            d.body["text"]
+            for d in platform.deliveries
+            if d.body.get("conversation_id") == f"dm-{person}"
+        ]
         first = [t for t in texts if "を始めます" in t]
         assert texts.index(first[0]) == 0 and "受付番号は" in texts[-1], texts
     print(f"outage: requests={platform.requests} {counts}")

@@ -18,7 +18,6 @@ REPORT = [
     None,  # 業務名: unique per person
     None,  # 現状の課題: unique, so no report looks like another's (no similar-issue step)
     None,  # あるべき姿
-
     "毎日",
     "３０分",
     "３人",
@@ -56,7 +55,9 @@ class Traffic:
         while True:
             try:
                 async with self.http.post(
-                    f"{self.target()}/hooks/relay", data=body, headers=signed_headers(body),
+                    f"{self.target()}/hooks/relay",
+                    data=body,
+                    headers=signed_headers(body),
                     timeout=aiohttp.ClientTimeout(total=5),
                 ) as response:
                     if response.status == 200:
