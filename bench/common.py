@@ -49,7 +49,9 @@ def machine_facts() -> dict[str, str]:
     wrk = "not installed"
     if shutil.which("wrk"):
         out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-        wrk = (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr) else "?"
+        wrk = (
+            (out.stdout + out.stderr).strip().splitlines()[0] if (out.stdout + out.stderr) else "?"
+        )
     return {
         "nproc": str(os.cpu_count()),
         "cpu": model,
@@ -112,10 +114,12 @@ class Proc:
         while time.monotonic() < deadline:
             if not self.alive():
                 raise RuntimeError(f"{self.name} exited:\n{self.output()[-3000:]}")
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(url, timeout=1) as response:
-                    if response.status == 200:
-                        return time.monotonic() - self.started
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(url, timeout=1) as response,
+            ):
+                if response.status == 200:
+                    return time.monotonic() - self.started
             time.sleep(0.01)
         raise RuntimeError(f"{self.name} did not answer {url} within {timeout}s")
 
@@ -153,6 +157,18 @@ class Proc:
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by every ``postgres`` process (the server and its backends)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            head, _, rest = stat.read_text().rpartition(")")
+            if head.endswith("(postgres"):
+                fields = rest.split()
+                total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
 
 
 @contextlib.contextmanager

@@ -1,9 +1,9 @@
 """The baselines dxbot is measured against, and a fake relay platform; one process each.
 
-    python -m bench.servers ack      --port N                 # verify the relay signature, 200
-    python -m bench.servers sqlite   --port N --path FILE     # + one committed INSERT (SQLite)
-    python -m bench.servers pg       --port N --url URL       # + one committed INSERT (PostgreSQL)
-    python -m bench.servers bolt     --port N                 # slack-bolt AsyncApp acking /dx status
+    python -m bench.servers ack      --port N            # verify the relay signature, 200
+    python -m bench.servers sqlite   --port N --path FILE  # + one committed INSERT (SQLite)
+    python -m bench.servers pg       --port N --url URL    # + one committed INSERT (PostgreSQL)
+    python -m bench.servers bolt     --port N            # slack-bolt AsyncApp acking /dx status
     python -m bench.servers platform --port N [--per-minute R] [--burst B]
 
 All bind to 127.0.0.1 and answer ``GET /healthz``. They run until SIGTERM.
@@ -110,7 +110,8 @@ def pg_app(url: str) -> web.Application:
         pool = await asyncpg.create_pool(url, min_size=10, max_size=10)
         async with pool.acquire() as conn:
             await conn.execute(
-                "CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, received DOUBLE PRECISION)"
+                "CREATE TABLE IF NOT EXISTS events"
+                " (event_id TEXT PRIMARY KEY, received DOUBLE PRECISION)"
             )
             setting = await conn.fetchval("SHOW synchronous_commit")
             print(f"synchronous_commit={setting}", flush=True)
@@ -209,7 +210,9 @@ class Platform:
         if wait > 0:
             self.limited += 1
             retry = max(1, int(wait + 0.999))
-            return web.json_response({"error": "rate"}, status=429, headers={"Retry-After": str(retry)})
+            return web.json_response(
+                {"error": "rate"}, status=429, headers={"Retry-After": str(retry)}
+            )
         body = await request.json()
         key = request.headers.get("Idempotency-Key", "")
         if key in self.keys:

@@ -56,7 +56,9 @@ def relay_rows(count: int, prefix: str, text: str = "ヘルプ") -> Iterator[lis
             separators=(",", ":"),
         )
         raw = body.encode()
-        sig = "v1=" + hmac.new(secret, b"v1:" + ts.encode() + b":" + raw, hashlib.sha256).hexdigest()
+        sig = (
+            "v1=" + hmac.new(secret, b"v1:" + ts.encode() + b":" + raw, hashlib.sha256).hexdigest()
+        )
         yield ["application/json", ts, sig, body]
 
 
@@ -187,6 +189,7 @@ class Result:
     probe: dict[str, Any] = field(default_factory=dict)
     load: dict[str, Any] = field(default_factory=dict)
     cpu_pct: float = float("nan")
+    db_cpu_pct: float = float("nan")
     hwm_mb: float = float("nan")
     rss_after_mb: float = float("nan")
 
@@ -227,11 +230,15 @@ def run_target(target: Target, args: argparse.Namespace) -> Result:
             reqs = _requests(target, work, "load", count)
             spy = _profiler(args, server, f"{target.name}-{int(time.time())}")
             cpu0 = server.cpu_seconds()
+            db0 = common.postgres_cpu_seconds()
             wall0 = time.monotonic()
             result.load = common.run_wrk(
                 url, reqs, connections=args.connections, seconds=args.seconds
             )
-            result.cpu_pct = 100 * (server.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+            wall = time.monotonic() - wall0
+            result.cpu_pct = 100 * (server.cpu_seconds() - cpu0) / wall
+            if "pg" in target.name:
+                result.db_cpu_pct = 100 * (common.postgres_cpu_seconds() - db0) / wall
             result.hwm_mb = server.hwm_mb()
             result.rss_after_mb = server.rss_mb()
             if spy is not None:
@@ -247,8 +254,21 @@ def _profiler(args: argparse.Namespace, server: Proc, name: str) -> subprocess.P
     out = args.profile / f"{name}.txt"
     argv = common.pinned(
         common.LOAD_CPU,
-        ["py-spy", "record", "-p", str(server.pid), "-d", str(int(args.seconds)), "-r", "200",
-         "-f", "raw", "--nonblocking", "-o", str(out)],
+        [
+            "py-spy",
+            "record",
+            "-p",
+            str(server.pid),
+            "-d",
+            str(int(args.seconds)),
+            "-r",
+            "200",
+            "-f",
+            "raw",
+            "--nonblocking",
+            "-o",
+            str(out),
+        ],
     )
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -288,6 +308,7 @@ def report(rounds: list[dict[str, Result]]) -> str:
                 med(name, lambda r: r.load.get("p99_us", float("nan")) / 1000),
                 int(sum(r[name].load.get("errors", 0) for r in rounds)),
                 med(name, lambda r: r.cpu_pct),
+                med(name, lambda r: r.db_cpu_pct),
                 med(name, lambda r: r.probe.get("p50_us", float("nan")) / 1000),
                 med(name, lambda r: r.probe.get("p99_us", float("nan")) / 1000),
                 med(name, lambda r: r.startup_s),
@@ -304,6 +325,7 @@ def report(rounds: list[dict[str, Result]]) -> str:
                 "p99 ms",
                 "errors",
                 "server CPU %",
+                "postgres CPU %",
                 "1-conn p50 ms",
                 "1-conn p99 ms",
                 "start-up s",
@@ -317,9 +339,7 @@ def report(rounds: list[dict[str, Result]]) -> str:
     for label, a, b, goal in RATIOS:
         if a not in names or b not in names:
             continue
-        per_round = [
-            r[a].load["rps"] / r[b].load["rps"] for r in rounds if r[b].load.get("rps")
-        ]
+        per_round = [r[a].load["rps"] / r[b].load["rps"] for r in rounds if r[b].load.get("rps")]
         m = median(per_round)
         ratio_rows.append(
             [

@@ -17,7 +17,7 @@ from bot import logging as bot_logging
 from bot.adapters.console import ConsoleAdapter, ConsoleChat
 from bot.forms.definition import FormDefinitionError, load_forms
 from bot.i18n import Catalog
-from bot.runtime import Runtime, SchemaOutOfDate
+from bot.runtime import Runtime, SchemaOutOfDate, webhooks_from_settings
 from config.settings import Settings, load_settings
 from storage import migrate
 from storage.engine import create_engine, session_factory
@@ -190,7 +190,15 @@ def _forms_ok(text: CliText) -> bool:
 
 
 def _check(settings: Settings, text: CliText) -> int:
+    try:
+        enabled = webhooks_from_settings(settings)  # each platform checks its own settings
+    except ValueError as exc:
+        print(text("config_error_header"), file=sys.stderr)
+        print(text("config_error_line", location="adapters", message=exc), file=sys.stderr)
+        return EXIT_CONFIG
     relay = text("enabled") if settings.relay.enabled else text("disabled")
+    if enabled:
+        print(text("adapters_enabled", names=", ".join(sorted(enabled))))
     print(text("config_ok", database=_redacted_url(settings.database.url), relay=relay))
     if settings.relay.enabled and not settings.relay.outbound_url:
         print(text("relay_no_outbound"), file=sys.stderr)
@@ -219,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, settings, text)
     except FormDefinitionError as exc:  # a form that the features cannot use
         print(text("forms_error", detail=exc), file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:  # e.g. a platform enabled without all of its settings
+        print(text("config_error_header"), file=sys.stderr)
+        print(text("config_error_line", location="adapters", message=exc), file=sys.stderr)
         return EXIT_CONFIG
 
 

@@ -113,7 +113,7 @@ async def _accept(request: web.Request, name: str, error: ErrorResponse) -> web.
         log.warning("%s request not ready, platform will retry: %s", name, exc.reason)
         return refuse(503, "unavailable", "retry later", headers={"Retry-After": "5"})
     if isinstance(parsed, Ack):
-        return web.json_response(parsed.body, status=parsed.status)
+        return _ack(parsed)
     events = parsed.events if isinstance(parsed, Batch) else (parsed,)
     new = False
     try:
@@ -127,8 +127,16 @@ async def _accept(request: web.Request, name: str, error: ErrorResponse) -> web.
     counter = runtime.metrics.received if new else runtime.metrics.duplicates
     counter.labels(name).inc()
     if isinstance(parsed, Batch):
-        return web.json_response(parsed.ack.body, status=parsed.ack.status)
+        return _ack(parsed.ack)
     return web.json_response({"ok": True, "duplicate": not new} if not new else {"ok": True})
+
+
+def _ack(ack: Ack) -> web.Response:
+    """The platform's own acknowledgement; no body means an empty 200 (Slack shows any JSON
+    it gets back for a slash command to the person who typed it)."""
+    if ack.body is None:
+        return web.Response(status=ack.status)
+    return web.json_response(ack.body, status=ack.status)
 
 
 def content_disposition(filename: str) -> str:

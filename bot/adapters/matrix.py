@@ -46,10 +46,13 @@ from bot.adapters.matrix_client import HomeserverClient
 from bot.adapters.matrix_inbound import (
     ADAPTER,
     IGNORED,
+    Invite,
+    Membership,
     endpoint,
     invites,
     membership_changes,
     message_rooms,
+    message_senders,
     not_found,
     read_messages,
     transaction_events,
@@ -95,6 +98,7 @@ class MatrixAdapter:
         self._owns_http = http is None
         self._kinds: dict[str, ConversationKind] = {}  # room id → direct/group
         self._direct: dict[str, str] = {}  # user id → the direct room replies go to
+        self._names: dict[str, str] = {}  # user id → display name
         self._account_data = asyncio.Lock()
 
     # -- inbound -------------------------------------------------------------------------
@@ -110,7 +114,7 @@ class MatrixAdapter:
                 raise SignatureError("hs_token does not match", status=403)
 
     async def prepare(self, request: RawRequest) -> None:
-        """Join invites and learn each messaged room's size before the events are read."""
+        """Before parsing: join invites, count each messaged room, look up each writer's name."""
         if endpoint(request.path)[0] != "transactions" or request.method != "PUT":
             return
         try:
@@ -119,13 +123,15 @@ class MatrixAdapter:
             return  # ``parse`` answers 400
         http = self._session()
         for invite in invites(events, self.bot_user_id):
-            await self._join(http, invite.room_id, invite.inviter if invite.is_direct else "")
-        for room_id, user_id, membership in membership_changes(events):
-            self._kinds.pop(room_id, None)
-            if membership in GONE and self._direct.get(user_id) == room_id:
-                del self._direct[user_id]
+            await self._join(http, invite)
+        for change in membership_changes(events):
+            self._forget(change)
         for room_id in message_rooms(events, self.bot_user_id) - self._kinds.keys():
             self._kinds[room_id] = await self._kind(http, room_id)
+        for user_id in message_senders(events, self.bot_user_id) - self._names.keys():
+            name = await self._client.display_name(http, user_id)  # a name is worth no 503
+            if name is not None:
+                self._names[user_id] = name
 
     def parse(self, request: RawRequest) -> Ack | Batch:
         kind, arg = endpoint(request.path)
@@ -141,20 +147,31 @@ class MatrixAdapter:
             return IGNORED
         events = transaction_events(request.body)
         # A room ``prepare`` could not count is a group: a form never starts there by mistake.
-        messages = read_messages(events, self.bot_user_id, lambda r: self._kinds.get(r, "group"))
+        messages = read_messages(
+            events, self.bot_user_id, lambda r: self._kinds.get(r, "group"), self._names.get
+        )
         return Batch(messages, IGNORED)
 
-    async def _join(self, http: aiohttp.ClientSession, room_id: str, direct_with: str) -> None:
+    async def _join(self, http: aiohttp.ClientSession, invite: Invite) -> None:
         try:
-            await self._client.join(http, room_id)
+            await self._client.join(http, invite.room_id)
+            if invite.is_direct and invite.inviter:
+                await self._remember_direct(http, invite.inviter, invite.room_id)
         except DeliveryError as exc:
             if exc.retryable:
-                raise
-            log.warning("could not join matrix room %s: %s", room_id, exc.reason)
-            return
-        self._kinds.pop(room_id, None)
-        if direct_with:
-            await self._remember_direct(http, direct_with, room_id)
+                raise  # 503: the homeserver resends the invite
+            log.warning("could not join matrix room %s: %s", invite.room_id, exc.reason)
+
+    def _forget(self, change: Membership) -> None:
+        """A member event: the room's size may differ, a left DM is not a DM any more."""
+        self._kinds.pop(change.room_id, None)
+        if change.display_name:
+            self._names[change.user_id] = change.display_name
+        if change.membership in GONE:
+            gone = change.user_id
+            for user_id, room_id in list(self._direct.items()):
+                if room_id == change.room_id and gone in (user_id, self.bot_user_id):
+                    del self._direct[user_id]
 
     async def _kind(self, http: aiohttp.ClientSession, room_id: str) -> ConversationKind:
         try:

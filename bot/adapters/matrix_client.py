@@ -19,6 +19,7 @@ from bot.adapters.relay import MAX_RETRY_AFTER, parse_retry_after
 
 CLIENT_API = "/_matrix/client/v3"
 DIRECT_EVENT = "m.direct"
+MAX_NAME = 255
 
 
 class HomeserverClient:
@@ -70,6 +71,15 @@ class HomeserverClient:
             return ""
         value = answer.get("membership")
         return value if isinstance(value, str) else ""
+
+    async def display_name(self, http: aiohttp.ClientSession, user_id: str) -> str | None:
+        """The person's display name; "" when unset, None when the homeserver did not answer."""
+        try:
+            answer = await self._call(http, "GET", f"/profile/{_seg(user_id)}/displayname")
+        except DeliveryError as exc:
+            return None if exc.retryable else ""
+        name = answer.get("displayname")
+        return name[:MAX_NAME] if isinstance(name, str) else ""
 
     async def direct_rooms(self, http: aiohttp.ClientSession) -> dict[str, list[str]]:
         """The bot's ``m.direct`` account data: user id → its direct rooms, oldest first."""

@@ -57,6 +57,14 @@ class Invite:
     is_direct: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Membership:
+    room_id: str
+    user_id: str
+    membership: str
+    display_name: str
+
+
 def transaction_events(body: bytes) -> list[Any]:
     """The ``events`` of a transaction body, or ``PayloadError`` naming what is wrong."""
     try:
@@ -96,34 +104,51 @@ def invites(events: list[Any], bot_user_id: str) -> list[Invite]:
     return found
 
 
-def membership_changes(events: list[Any]) -> list[tuple[str, str, str]]:
-    """(room, user, membership) of every member event: a room's size may have changed."""
+def membership_changes(events: list[Any]) -> list[Membership]:
+    """Every member event: a room's size may have changed, a name may be new."""
     changes = []
     for event in room_events(events):
         content = event.get("content")
         user = _text(event.get("state_key"))
         if event.get("type") == "m.room.member" and user and isinstance(content, dict):
-            changes.append((event["room_id"], user, _text(content.get("membership"))))
+            name = _text(content.get("displayname"))[:MAX_ID_LENGTH]
+            changes.append(
+                Membership(event["room_id"], user, _text(content.get("membership")), name)
+            )
     return changes
+
+
+def _messages_from_people(events: list[Any], bot_user_id: str) -> Iterator[dict[str, Any]]:
+    for event in room_events(events):
+        sender = event.get("sender")
+        if (
+            event.get("type") == "m.room.message"
+            and isinstance(sender, str)
+            and sender != bot_user_id
+        ):
+            yield event
 
 
 def message_rooms(events: list[Any], bot_user_id: str) -> set[str]:
     """Rooms where someone other than the bot wrote a message in this transaction."""
-    return {
-        event["room_id"]
-        for event in room_events(events)
-        if event.get("type") == "m.room.message" and event.get("sender") != bot_user_id
-    }
+    return {event["room_id"] for event in _messages_from_people(events, bot_user_id)}
+
+
+def message_senders(events: list[Any], bot_user_id: str) -> set[str]:
+    return {event["sender"] for event in _messages_from_people(events, bot_user_id)}
 
 
 def read_messages(
-    events: list[Any], bot_user_id: str, kind_of: Callable[[str], ConversationKind]
+    events: list[Any],
+    bot_user_id: str,
+    kind_of: Callable[[str], ConversationKind],
+    name_of: Callable[[str], str | None] = lambda _: None,
 ) -> tuple[Event, ...]:
     """The people's messages, in order; the bot's own, notices and edits are not events."""
     found = []
     for raw in events:
         try:
-            event = read_message(raw, bot_user_id, kind_of)
+            event = read_message(raw, bot_user_id, kind_of, name_of)
         except PayloadError as exc:
             log.warning("skipped an unreadable matrix event: %s", exc)
             continue
@@ -133,7 +158,10 @@ def read_messages(
 
 
 def read_message(
-    raw: Any, bot_user_id: str, kind_of: Callable[[str], ConversationKind]
+    raw: Any,
+    bot_user_id: str,
+    kind_of: Callable[[str], ConversationKind],
+    name_of: Callable[[str], str | None] = lambda _: None,
 ) -> Event | None:
     """One ``m.room.message`` as an Event; None for what needs no answer."""
     if not isinstance(raw, dict) or raw.get("type") != "m.room.message" or "state_key" in raw:
@@ -156,7 +184,7 @@ def read_message(
         event_id=_id(raw, "event_id"),
         type=EventType.MESSAGE,
         occurred_at=_timestamp(raw.get("origin_server_ts")),
-        user=User(id=sender),
+        user=User(id=sender, name=name_of(sender) or ""),
         conversation=Conversation(id=room_id, kind=kind_of(room_id)),
     )
     if msgtype != "m.text":  # an image, a file …: an empty message, answered as such

@@ -36,6 +36,7 @@ class FakeHomeserver:
     members: dict[str, set[str]] = field(default_factory=dict)  # room → joined users
     membership: dict[tuple[str, str], str] = field(default_factory=dict)  # (room, user) → …
     direct: dict[str, list[str]] | None = None  # the bot's m.direct; None = never set
+    names: dict[str, str] = field(default_factory=dict)  # user → display name
     fail_members: deque[int] = field(default_factory=deque)  # statuses for joined_members
     seen: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)
     url: str = ""
@@ -49,6 +50,7 @@ class FakeHomeserver:
         routes.add_get(PREFIX + "/rooms/{room}/joined_members", self._members)
         routes.add_get(PREFIX + "/rooms/{room}/state/m.room.member/{user}", self._member)
         routes.add_post(PREFIX + "/createRoom", self._create)
+        routes.add_get(PREFIX + "/profile/{user}/displayname", self._name)
         routes.add_get(PREFIX + "/user/{user}/account_data/m.direct", self._get_direct)
         routes.add_put(PREFIX + "/user/{user}/account_data/m.direct", self._put_direct)
         self._runner = web.AppRunner(app, access_log=None)
@@ -118,6 +120,12 @@ class FakeHomeserver:
             self.membership[(room, user)] = "invite"
         self.members[room] = {BOT}
         return web.json_response({"room_id": room})
+
+    async def _name(self, request: web.Request) -> web.Response:
+        name = self.names.get(request.match_info["user"])
+        if name is None:
+            return _error(404, "M_NOT_FOUND")
+        return web.json_response({"displayname": name})
 
     async def _get_direct(self, request: web.Request) -> web.Response:
         if self.direct is None:

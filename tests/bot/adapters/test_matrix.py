@@ -342,6 +342,26 @@ async def test_a_member_event_makes_the_room_be_counted_again(database_url: str)
     assert kinds == ["direct", "group"]
 
 
+async def test_writers_are_named_from_their_profile_or_member_event(database_url: str) -> None:
+    suzuki = "@suzuki:localhost"
+    member = {
+        **text_event("", event_id="$m"),
+        "type": "m.room.member",
+        "sender": suzuki,
+        "state_key": suzuki,
+        "content": {"membership": "join", "displayname": "鈴木 一郎"},
+    }
+    async with deployed(database_url) as bot:
+        bot.homeserver.members[ROOM] = {BOT, SATO, suzuki}
+        bot.homeserver.names[SATO] = "佐藤 花子"
+        await bot.put({"events": [text_event("a", event_id="$a")]}, txn="1")
+        await bot.put(
+            {"events": [member, {**text_event("b", event_id="$b"), "sender": suzuki}]}, txn="2"
+        )
+        names = [row.payload["user"]["name"] for row in await bot.stored()]
+    assert names == ["佐藤 花子", "鈴木 一郎"]
+
+
 # -- send ----------------------------------------------------------------------------------
 
 
@@ -419,6 +439,22 @@ async def test_a_reminder_to_a_user_opens_one_direct_room_and_reuses_it() -> Non
     assert created == {"is_direct": True, "invite": [SATO], "preset": "trusted_private_chat"}
     assert homeserver.direct == {SATO: ["!created1:localhost"]}
     assert {p.room_id for p in homeserver.posted} == {"!created1:localhost"}
+
+
+async def test_a_left_direct_room_is_forgotten_and_not_reused() -> None:
+    left = {
+        **text_event("", event_id="$l"),
+        "type": "m.room.member",
+        "room_id": "!created1:localhost",
+        "state_key": SATO,
+        "content": {"membership": "leave"},
+    }
+    async with sending() as (matrix, homeserver):
+        await matrix.send(OutgoingMessage("1通目", user_id=SATO), "k1")
+        homeserver.membership[("!created1:localhost", SATO)] = "leave"
+        await matrix.prepare(transaction({"events": [left]}))
+        await matrix.send(OutgoingMessage("2通目", user_id=SATO), "k2")
+    assert [p.room_id for p in homeserver.posted] == ["!created1:localhost", "!created2:localhost"]
 
 
 async def test_a_direct_room_the_person_left_is_not_reused() -> None:
