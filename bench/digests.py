@@ -114,7 +114,33 @@ def settings_for(url: str) -> Any:
     )
 
 
-async def measure(url: str, count: int, repeat: int) -> dict[str, Any]:
+def time_queries(spent: dict[str, float]) -> None:
+    """Wrap every query function the digests call, adding its wall time (ms) to ``spent``."""
+    import functools
+    import inspect
+
+    from storage import digest_queries, issue_queries
+
+    for module in (digest_queries, issue_queries):
+        for name, fn in list(vars(module).items()):
+            if not inspect.iscoroutinefunction(fn) or fn.__module__ != module.__name__:
+                continue
+
+            def wrap(fn: Any = fn, label: str = f"{module.__name__.split('.')[-1]}.{name}") -> Any:
+                @functools.wraps(fn)
+                async def timed(*args: Any, **kw: Any) -> Any:
+                    t0 = time.perf_counter()
+                    try:
+                        return await fn(*args, **kw)
+                    finally:
+                        spent[label] = spent.get(label, 0.0) + (time.perf_counter() - t0) * 1000
+
+                return timed
+
+            setattr(module, name, wrap())
+
+
+async def measure(url: str, count: int, repeat: int, breakdown: bool = False) -> dict[str, Any]:
     from sqlalchemy import insert, text
 
     from bot.calendar import MunicipalCalendar
@@ -145,7 +171,10 @@ async def measure(url: str, count: int, repeat: int) -> dict[str, Any]:
         group = runtime.app.settings.groups[0]
         timings: dict[str, list[float]] = {"weekly": [], "monthly": []}
         texts = {}
-        for n in range(repeat + 1):  # the first run warms the caches, as a running bot's are
+        spent: dict[str, float] = {}
+        for n in range(repeat + 1):
+            if n == 1 and breakdown:
+                time_queries(spent)  # the first run warms the caches, as a running bot's are
             async with runtime.sessions() as session:
                 t0 = time.perf_counter()
                 weekly = await build_weekly(session, runtime.app, group, week, NOW, "ja")
@@ -162,6 +191,7 @@ async def measure(url: str, count: int, repeat: int) -> dict[str, Any]:
             **{k: statistics.median(v) * 1000 for k, v in timings.items()},
             **{f"{k}_max": max(v) * 1000 for k, v in timings.items()},
             "texts": texts,
+            "spent": {k: v / repeat for k, v in sorted(spent.items(), key=lambda kv: -kv[1])},
         }
     finally:
         await runtime.engine.dispose()
@@ -173,6 +203,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--show", action="store_true", help="print the 100k digests' text")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="time each query at the largest size"
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(common.SERVER_CPU)})
@@ -191,7 +224,8 @@ def main() -> None:
                 else:
                     url = common.pg_recreate("dxbench_digests")
                 try:
-                    found = asyncio.run(measure(url, size, args.repeat))
+                    deep = args.breakdown and size == sizes[-1]
+                    found = asyncio.run(measure(url, size, args.repeat, deep))
                 finally:
                     if backend != "sqlite":
                         common.pg_drop("dxbench_digests")
@@ -214,6 +248,8 @@ def main() -> None:
                 f"monthly {found['monthly']:.1f} ms",
                 flush=True,
             )
+            if found["spent"]:
+                print(table(["query", "ms per digest pair"], list(found["spent"].items())))
             if args.show and size == sizes[-1]:
                 print(found["texts"]["weekly"], "\n", found["texts"]["monthly"], sep="")
     print()

@@ -9,7 +9,7 @@ import sys
 import tomllib
 from collections.abc import Sequence
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
 from bot import cli_directory, cli_ops
@@ -17,6 +17,7 @@ from bot import logging as bot_logging
 from bot.adapters.console import ConsoleAdapter, ConsoleChat
 from bot.forms.definition import FormDefinitionError, load_forms
 from bot.i18n import Catalog
+from bot.recurrence import RuleError, parse_offset, parse_rule
 from bot.runtime import Runtime, SchemaOutOfDate, webhooks_from_settings
 from config.settings import Settings, load_settings
 from storage import migrate
@@ -85,8 +86,14 @@ def _redacted_url(url: str) -> str:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    relay = settings.relay
-    found = [s.get_secret_value() for s in (relay.secret, relay.outbound_token) if s]
+    """Every secret value in the settings (any SecretStr field), to mask in logs."""
+    found = [
+        value.get_secret_value()
+        for _, section in settings
+        if isinstance(section, BaseModel)
+        for value in section.__dict__.values()
+        if isinstance(value, SecretStr)
+    ]
     _, _, rest = settings.database.url.partition("://")
     credentials = rest.rpartition("@")[0]
     if ":" in credentials:
@@ -189,12 +196,37 @@ def _forms_ok(text: CliText) -> bool:
     return True
 
 
+def _duty_problems(settings: Settings) -> list[tuple[str, str]]:
+    """[[duties]] rules and reminder offsets, read the way the reminder job will read them."""
+    problems: list[tuple[str, str]] = []
+    catalog = Catalog.load(default=settings.locale.default)
+    offsets = [("duty.default_reminders", o) for o in settings.duty.default_reminders]
+    for n, duty in enumerate(settings.duties, start=1):
+        try:
+            parse_rule(duty.rule)
+        except RuleError as exc:
+            problems.append((f"duties[{n}].rule", catalog.t(None, exc.key, **exc.values)))
+        offsets += [(f"duties[{n}].reminders", o) for o in duty.reminders or []]
+    for location, offset in offsets:
+        try:
+            parse_offset(offset)
+        except RuleError as exc:
+            problems.append((location, catalog.t(None, exc.key, **exc.values)))
+    return problems
+
+
 def _check(settings: Settings, text: CliText) -> int:
     try:
         enabled = webhooks_from_settings(settings)  # each platform checks its own settings
     except ValueError as exc:
         print(text("config_error_header"), file=sys.stderr)
         print(text("config_error_line", location="adapters", message=exc), file=sys.stderr)
+        return EXIT_CONFIG
+    problems = _duty_problems(settings)
+    if problems:
+        print(text("config_error_header"), file=sys.stderr)
+        for location, message in problems:
+            print(text("config_error_line", location=location, message=message), file=sys.stderr)
         return EXIT_CONFIG
     relay = text("enabled") if settings.relay.enabled else text("disabled")
     if enabled:

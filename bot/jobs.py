@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import outbox
+from bot import choices, outbox
 from bot.messages import OutgoingMessage
 from storage.schedule_runs import claim_run
 
@@ -38,6 +38,8 @@ class JobContext:
 
     async def send(self, message: OutgoingMessage, adapter: str) -> None:
         outbox.enqueue(self.session, adapter, message, self.now)
+        # A typed "1" must answer this message's buttons, not ones offered earlier.
+        await choices.remember(self.session, adapter, message, self.now)
 
     async def claim(self, key: str) -> bool:
         """True once per ``key`` across all processes (see ``schedule_runs``)."""

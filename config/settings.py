@@ -242,7 +242,7 @@ class DutySettings(BaseModel):
     # Reminders missed while the bot was down are still sent if at most this old.
     grace_minutes: float = Field(120.0, ge=0)
     default_reminders: list[str] = Field(default_factory=lambda: ["3bd@09:00", "0d@09:00"])
-    overdue_reminder_time: str = "09:00"
+    overdue_reminder_time: str = Field("09:00", pattern=r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$")
     escalate_to_group_after_days: int = Field(2, ge=0)  # business days overdue
     escalate_to_policy_after_days: int = Field(5, ge=0)
 

@@ -110,8 +110,9 @@ async def snooze(ctx: Context) -> None:
     parts = normalize(ctx.args).split(" ")
     days = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 1
     calendar = calendar_of(ctx.app)
-    until_day = calendar.add_business_days(calendar.today(ctx.app.clock.now()), max(1, days))
-    row.snoozed_until = calendar.at(until_day, 9, 0)
+    # "1日延期": nothing tomorrow (business day); reminders resume the business day after.
+    skipped = calendar.add_business_days(calendar.today(ctx.app.clock.now()), max(1, days))
+    row.snoozed_until = calendar.at(calendar.add_business_days(skipped, 1), 0, 0)
     await ctx.say(
         ctx.t(
             "duties.snoozed",

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot.app import COMMAND_ACTION, App
+from bot.calendar import MunicipalCalendar
 from bot.jobs import JobContext
 from bot.messages import Choice, OutgoingMessage
-from bot.recurrence import reminder_times
+from bot.recurrence import RuleError, reminder_times
 from config.settings import Settings, WorkingGroupSettings
 from handlers.directory import working_groups
 from handlers.duty_model import (
@@ -68,20 +69,32 @@ async def remind(job: JobContext) -> None:
     groups = await working_groups(job.session, settings)
     duties = list(await job.session.scalars(select(Duty).where(Duty.active.is_(True))))
     for duty in duties:
-        rows = await occurrences_in(
-            job.session, duty, job.now - LOOKBACK, job.now + HORIZON, calendar
-        )
-        for row in rows:
-            if row.status != "open" or row.due_at < job.now - grace:
-                continue
-            for moment in reminder_times(
-                row.due_at, offsets_of(duty, settings), calendar, settings.calendar.shift
-            ):
-                if not job.now - grace <= moment <= job.now or _snoozed(row, moment):
-                    continue
-                if await job.claim(f"duty:{row.id}:{moment.isoformat()}"):
-                    await _send(job, duty, row, groups, "duties.reminder")
+        try:
+            await _remind_duty(job, duty, groups, calendar, grace)
+        except (RuleError, ValueError) as exc:  # one bad duty must not silence the others
+            log.error("duty %s (%s) cannot be reminded: %s", duty.id, duty.title, exc)
     await chase_overdue(job, groups)
+
+
+async def _remind_duty(
+    job: JobContext,
+    duty: Duty,
+    groups: Sequence[WorkingGroupSettings],
+    calendar: MunicipalCalendar,
+    grace: timedelta,
+) -> None:
+    settings = job.app.settings
+    rows = await occurrences_in(job.session, duty, job.now - LOOKBACK, job.now + HORIZON, calendar)
+    for row in rows:
+        if row.status != "open" or row.due_at < job.now - grace:
+            continue
+        for moment in reminder_times(
+            row.due_at, offsets_of(duty, settings), calendar, settings.calendar.shift
+        ):
+            if not job.now - grace <= moment <= job.now or _snoozed(row, moment):
+                continue
+            if await job.claim(f"duty:{row.id}:{moment.isoformat()}"):
+                await _send(job, duty, row, groups, "duties.reminder")
 
 
 def _snoozed(row: DutyOccurrence, moment: datetime) -> bool:

@@ -11,8 +11,20 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Index, Select, case, distinct, extract, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Index,
+    Select,
+    case,
+    distinct,
+    extract,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.issues import OPEN_STATUSES, Issue, IssueEvent
 
@@ -20,16 +32,28 @@ from storage.issues import OPEN_STATUSES, Issue, IssueEvent
 ACTIVE_STATUSES = ("received", "triage", "solution", "pilot", "implemented")
 SAVED_STATUSES = ("implemented", "closed")  # their annual hours count as saved
 
-# Created by migration 0007; declared here, beside the queries that need them.
+# A literal, not a bound parameter: only then may SQLite and PostgreSQL's generic plans use
+# the partial indexes below (an index "WHERE kind = 'status'" must be implied by the query).
+STATUS_EVENT = literal_column("'status'")
+
+# Created by migration 0007; declared here, beside the queries that need them. On tables not yet
+# analyzed (just after a bulk import), PostgreSQL takes any index whose columns match for a
+# lookup by issue and scans it whole once per issue: so these are partial (status events only,
+# no leading ``kind``) and hold no ``issue_id``, leaving that lookup to ix_issue_events_issue.
 DIGEST_INDEXES = (
-    Index("ix_issue_events_kind_at", IssueEvent.kind, IssueEvent.at),
-    # Covering: moves to 試験導入 / 本格導入 are counted from the index alone.
     Index(
-        "ix_issue_events_moves",
-        IssueEvent.kind,
+        "ix_issue_events_status_at",
+        IssueEvent.at,
+        postgresql_where=IssueEvent.kind == STATUS_EVENT,
+        sqlite_where=IssueEvent.kind == STATUS_EVENT,
+    ),
+    # Moves to 試験導入 / 本格導入. No issue_id in it: PostgreSQL would scan it for one.
+    Index(
+        "ix_issue_events_status_moves",
         IssueEvent.to_value,
         IssueEvent.at,
-        IssueEvent.issue_id,
+        postgresql_where=IssueEvent.kind == STATUS_EVENT,
+        sqlite_where=IssueEvent.kind == STATUS_EVENT,
     ),
     Index("ix_issues_created", Issue.created_at),
     Index("ix_issues_group_created", Issue.working_group, Issue.created_at),
@@ -118,7 +142,7 @@ async def status_changes(
     query = (
         select(Issue.number, Issue.title, IssueEvent.from_value, IssueEvent.to_value, IssueEvent.at)
         .join(Issue, Issue.id == IssueEvent.issue_id)
-        .where(IssueEvent.kind == "status", IssueEvent.at >= start, IssueEvent.at < end)
+        .where(IssueEvent.kind == STATUS_EVENT, IssueEvent.at >= start, IssueEvent.at < end)
         .order_by(IssueEvent.at, IssueEvent.id)
     )
     if group is not None:
@@ -189,7 +213,7 @@ async def activity(session: AsyncSession, start: datetime, end: datetime) -> tup
     )
     changes = await session.scalar(
         select(func.count()).where(
-            IssueEvent.kind == "status", IssueEvent.at >= start, IssueEvent.at < end
+            IssueEvent.kind == STATUS_EVENT, IssueEvent.at >= start, IssueEvent.at < end
         )
     )
     return int(reported or 0), int(changes or 0)
@@ -203,7 +227,7 @@ async def reached(
         select(*_BRIEF, IssueEvent.at)
         .join(Issue, Issue.id == IssueEvent.issue_id)
         .where(
-            IssueEvent.kind == "status",
+            IssueEvent.kind == STATUS_EVENT,
             IssueEvent.to_value == status,
             IssueEvent.at >= start,
             IssueEvent.at < end,
@@ -229,9 +253,10 @@ async def stage_medians(
     issue's previous status event, or its report for 受付. Portable SQL: the middle row(s) of
     each stage picked with window functions, so not one duration travels to Python.
     """
+    moving = aliased(IssueEvent)
     moved = (
-        select(IssueEvent.issue_id)
-        .where(IssueEvent.kind == "status", IssueEvent.at >= since, IssueEvent.at < until)
+        select(moving.issue_id)
+        .where(moving.kind == STATUS_EVENT, moving.at >= since, moving.at < until)
         .scalar_subquery()
     )
     stays = (
@@ -243,7 +268,7 @@ async def stage_medians(
             .over(partition_by=IssueEvent.issue_id, order_by=(IssueEvent.at, IssueEvent.id))
             .label("entered_at"),
         )
-        .where(IssueEvent.kind == "status", IssueEvent.issue_id.in_(moved))
+        .where(IssueEvent.kind == STATUS_EVENT, IssueEvent.issue_id.in_(moved))
         .subquery()
     )
     # Only a stay in 受付 has no event before it; its issue row is read for those alone.
@@ -283,7 +308,7 @@ async def fiscal_totals(
         select(func.count()).select_from(Issue).where(Issue.fiscal_year == fiscal_year)
     )
     in_year = (
-        IssueEvent.kind == "status",
+        IssueEvent.kind == STATUS_EVENT,
         IssueEvent.at >= since,
         IssueEvent.at < until,
     )

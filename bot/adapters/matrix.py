@@ -21,6 +21,8 @@ Choices made here, and why:
 - Replies are ``m.notice`` (the spec's type for automated messages, which other bots must not
   answer); the outbox key is the send txnId, so a retried send is shown once.
 - No buttons in plain Matrix clients: choices go out as numbered lines (``buttons=False``).
+- A writer's name comes from member events, else once from the profile API; a name lookup
+  that fails never holds up a transaction.
 """
 
 from __future__ import annotations

@@ -26,16 +26,13 @@ from bot.server import build_web_app
 from handlers.reminders import remind
 from storage.issues import Issue
 from tests.conftest import fast_settings
-from tests.matrix.homeserver import Homeserver, missing_packages
+from tests.matrix.homeserver import Homeserver
 
 pytest.importorskip("nio", reason="Matrix tests need matrix-nio: pip install '.[test,matrix]'")
 
 from tests.matrix.staff import PASSWORD, Staff  # needs nio
 
-pytestmark = [
-    pytest.mark.asyncio(loop_scope="module"),
-    pytest.mark.skipif(bool(missing_packages()), reason="needs the matrix test extra"),
-]
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 10:00 JST, 令和8年度
 NOON = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)  # 12:00 JST

@@ -14,6 +14,7 @@ class CuttableProxy:
         self._target = target_port
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.StreamWriter] = set()
+        self._open: set[asyncio.StreamWriter] = set()  # every socket, until really closed
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
@@ -27,6 +28,13 @@ class CuttableProxy:
         for writer in list(self._pipes):
             writer.close()
         self._pipes.clear()
+        await self.close_all()
+
+    async def close_all(self) -> None:
+        writers, self._open = list(self._open), set()
+        for writer in writers:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -35,6 +43,7 @@ class CuttableProxy:
             writer.close()
             return
         self._pipes |= {writer, up_writer}
+        self._open |= {writer, up_writer}
         await asyncio.gather(
             self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True
         )

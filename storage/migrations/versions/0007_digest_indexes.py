@@ -7,6 +7,7 @@ Create Date: 2026-12-02 10:12:40.118204
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
@@ -14,14 +15,25 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+STATUS_EVENTS = sa.text("kind = 'status'")
+
 
 def upgrade() -> None:
-    op.create_index("ix_issue_events_kind_at", "issue_events", ["kind", "at"], unique=False)
     op.create_index(
-        "ix_issue_events_moves",
+        "ix_issue_events_status_at",
         "issue_events",
-        ["kind", "to_value", "at", "issue_id"],
+        ["at"],
         unique=False,
+        postgresql_where=STATUS_EVENTS,
+        sqlite_where=STATUS_EVENTS,
+    )
+    op.create_index(
+        "ix_issue_events_status_moves",
+        "issue_events",
+        ["to_value", "at"],
+        unique=False,
+        postgresql_where=STATUS_EVENTS,
+        sqlite_where=STATUS_EVENTS,
     )
     op.create_index("ix_issues_created", "issues", ["created_at"], unique=False)
     op.create_index(
@@ -42,5 +54,5 @@ def downgrade() -> None:
     op.drop_index("ix_issues_group_updated", table_name="issues")
     op.drop_index("ix_issues_group_created", table_name="issues")
     op.drop_index("ix_issues_created", table_name="issues")
-    op.drop_index("ix_issue_events_moves", table_name="issue_events")
-    op.drop_index("ix_issue_events_kind_at", table_name="issue_events")
+    op.drop_index("ix_issue_events_status_moves", table_name="issue_events")
+    op.drop_index("ix_issue_events_status_at", table_name="issue_events")
