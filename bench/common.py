@@ -31,6 +31,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+def db_name(kind: str) -> str:
+    """This run's own database name, so two benchmark runs never drop each other's."""
+    return f"dxbench_{kind}_{os.getpid()}"
+
+
 # ------------------------------------------------------------------ machine facts
 
 
@@ -323,6 +328,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         if isinstance(value, float):
             if value != value:
                 return "-"
+            if 0 < abs(value) < 0.1:
+                return f"{value:.2g}"
             return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
         return str(value)
 

@@ -115,29 +115,44 @@ def settings_for(url: str) -> Any:
 
 
 def time_queries(spent: dict[str, float]) -> None:
-    """Wrap every query function the digests call, adding its wall time (ms) to ``spent``."""
+    """Wrap every query function the digests call, adding its wall time (ms) to ``spent``.
+
+    Patched where they are defined and where the digest builders imported them by name.
+    """
     import functools
+    import importlib
     import inspect
 
-    from storage import digest_queries, issue_queries
+    def wrap(fn: Any, label: str) -> Any:
+        @functools.wraps(fn)
+        async def timed(*args: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return await fn(*args, **kw)
+            finally:
+                spent[label] = spent.get(label, 0.0) + (time.perf_counter() - t0) * 1000
 
-    for module in (digest_queries, issue_queries):
+        return timed
+
+    users = [importlib.import_module(f"handlers.digest_{k}") for k in ("weekly", "monthly")]
+    for source in (
+        "storage.digest_queries",
+        "storage.digest_medians",
+        "storage.digest_pipeline",
+        "storage.issue_queries",
+    ):
+        try:
+            module = importlib.import_module(source)
+        except ImportError:
+            continue
         for name, fn in list(vars(module).items()):
             if not inspect.iscoroutinefunction(fn) or fn.__module__ != module.__name__:
                 continue
-
-            def wrap(fn: Any = fn, label: str = f"{module.__name__.split('.')[-1]}.{name}") -> Any:
-                @functools.wraps(fn)
-                async def timed(*args: Any, **kw: Any) -> Any:
-                    t0 = time.perf_counter()
-                    try:
-                        return await fn(*args, **kw)
-                    finally:
-                        spent[label] = spent.get(label, 0.0) + (time.perf_counter() - t0) * 1000
-
-                return timed
-
-            setattr(module, name, wrap())
+            timed = wrap(fn, f"{source.split('.')[-1]}.{name}")
+            for target in (module, *users):
+                for attr, value in list(vars(target).items()):
+                    if value is fn:
+                        setattr(target, attr, timed)
 
 
 async def measure(url: str, count: int, repeat: int, breakdown: bool = False) -> dict[str, Any]:
@@ -222,13 +237,13 @@ def main() -> None:
                 if backend == "sqlite":
                     url = f"sqlite+aiosqlite:///{Path(tmp) / 'digests.sqlite3'}"
                 else:
-                    url = common.pg_recreate("dxbench_digests")
+                    url = common.pg_recreate(common.db_name("digests"))
                 try:
                     deep = args.breakdown and size == sizes[-1]
                     found = asyncio.run(measure(url, size, args.repeat, deep))
                 finally:
                     if backend != "sqlite":
-                        common.pg_drop("dxbench_digests")
+                        common.pg_drop(common.db_name("digests"))
             ok = max(found["weekly"], found["monthly"]) <= 250
             results.append(
                 [

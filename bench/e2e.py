@@ -207,7 +207,7 @@ def main() -> None:
                 rounds.append(found)
         finally:
             if "pg" in backends:
-                common.pg_drop("dxbench")
+                common.pg_drop(common.db_name("dxbot"))
     rows = []
     for backend in backends:
         per = [r[backend] for r in rounds]

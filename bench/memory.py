@@ -74,7 +74,7 @@ def main() -> None:
                     found[kind].append(one(kind, platform))
         finally:
             if "dxbot-pg" in kinds:
-                common.pg_drop("dxbench")
+                common.pg_drop(common.db_name("dxbot"))
     rows = []
     for kind, runs in found.items():
         startup = median(s for s, _ in runs)

@@ -112,7 +112,7 @@ def _server(kind: str, *extra: str) -> Callable[[int, Path], list[Proc]]:
         if kind == "sqlite":
             argv += ["--path", str(work / "limit.sqlite3")]
         if kind == "pg":
-            url = common.pg_recreate("dxbench_limit").replace("+asyncpg", "")
+            url = common.pg_recreate(common.db_name("limit")).replace("+asyncpg", "")
             argv += ["--url", url]
         return [Proc(f"limit-{kind}", argv)]
 
@@ -140,7 +140,7 @@ def dxbot_start(
         if backend == "sqlite":
             url = f"sqlite+aiosqlite:///{work / 'dxbot.sqlite3'}"
         else:
-            url = common.pg_recreate("dxbench")
+            url = common.pg_recreate(common.db_name("dxbot"))
             env = dxbot_env(port, url, outbound)
             migrate = Proc("dxbot-migrate", [common.python(), "-m", "bot.cli", "migrate"], env=env)
             if migrate.proc.wait(timeout=120) != 0:
@@ -395,7 +395,7 @@ def main() -> None:
                 rounds.append(found)
         finally:
             if pg:
-                for name in ("dxbench", "dxbench_limit"):
+                for name in (common.db_name("dxbot"), common.db_name("limit")):
                     common.pg_drop(name)
     if args.json:
         args.json.write_text(

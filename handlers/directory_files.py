@@ -16,12 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
-from openpyxl.utils.exceptions import InvalidFileException
-
-from handlers.export_files import Cell, to_csv
+from handlers.export_files import ILLEGAL_CHARACTERS_RE, Cell, to_csv
 
 ENCODINGS = ("utf-8-sig", "cp932")
 _FORMULA_START = ("=", "+", "-", "@")
@@ -75,6 +70,9 @@ def read_csv(path: Path) -> Sheet:
 
 def read_xlsx(path: Path) -> dict[str, Sheet]:
     """Every sheet by name, in the workbook's order."""
+    from openpyxl import load_workbook  # lazily: see handlers.export_files
+    from openpyxl.utils.exceptions import InvalidFileException
+
     data = _read_bytes(path)
     try:
         with warnings.catch_warnings():
@@ -99,6 +97,9 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Cell]])
 
 def write_xlsx(path: Path, tables: Sequence[Table]) -> None:
     """One sheet per table; every cell is text, so an id like 00123 keeps its zeros."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     book = Workbook()
     first = book.active
     assert first is not None
