@@ -3,6 +3,7 @@
 from bot.app import App
 from handlers import (
     access,
+    digests,
     drafts,
     duties,
     export,
@@ -26,6 +27,7 @@ def register(app: App) -> None:
     drafts.register(app)
     duties.register(app)
     reminders.register(app)
+    digests.register(app)
     settings.register(app)
 
 

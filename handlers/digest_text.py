@@ -41,7 +41,8 @@ class Writer:
     def date(self, moment: datetime) -> str:
         """``12月7日(月)`` in the municipality's zone."""
         day = self.calendar.today(moment)
-        weekdays = self.app.catalog.words("digests.weekdays", [self.locale])
+        catalog = self.app.catalog
+        weekdays = catalog.words("digests.weekdays", [catalog.resolve(self.locale)])
         return self.t("digests.date", month=day.month, day=day.day, weekday=weekdays[day.weekday()])
 
     def last_day(self, end: datetime) -> str:

@@ -20,7 +20,7 @@ from bot.jobs import JobContext
 from bot.messages import Attachment, OutgoingMessage
 from bot.text import fold, normalize
 from config.settings import WorkingGroupSettings
-from handlers.access import access_of
+from handlers.access import Access, access_of
 from handlers.digest_chart import CONTENT_TYPE, FILENAME, pipeline_png
 from handlers.digest_monthly import build_monthly
 from handlers.digest_schedule import (
@@ -51,27 +51,36 @@ async def post_due_digests(job: JobContext) -> None:
     """Post every digest that is due and not yet posted (or skipped) for its period."""
     if not job.app.settings.digest.enabled:
         return
+    due = []
     for group in await working_groups(job.session, job.app.settings):
-        await _weekly(job, group)
+        period = await _weekly_due(job, group)
+        if period is not None:
+            due.append((group, period))
+    if due:
+        await sync_config_duties(job)  # the groups' duties, even before the reminder job ran
+    for group, period in due:
+        digest = await build_weekly(
+            job.session, job.app, group, period, job.now, job.app.default_locale
+        )
+        # No channel: each leader in their direct chat, as the group's other notices go.
+        users = () if group.channel else group.leaders
+        await _post(job, digest, group.adapter, group.channel, users)
     await _monthly(job)
 
 
-async def _weekly(job: JobContext, group: WorkingGroupSettings) -> None:
-    if not group.channel:
-        return  # nowhere to post: the group's notices go to its leaders one by one
+async def _weekly_due(job: JobContext, group: WorkingGroupSettings) -> Period | None:
+    """The period of the group's digest if it is due now and this process claimed it."""
+    if not (group.channel or group.leaders):
+        return None
     calendar = calendar_of(job.app)
     day, time = weekly_day_and_time(group, job.app.settings.digest)
     monday = week_start(calendar.today(job.now))
     moment = weekly_moment(calendar, monday, day, time)
     if moment is None or job.now < moment:
-        return
+        return None
     if not await _claim_in_time(job, f"digest:weekly:{group.name}:{week_key(monday)}", moment):
-        return
-    await sync_config_duties(job)  # the group's duties, even before the reminder job has run
-    period = Period(previous_weekly(calendar, moment, day, time, strict=True), moment)
-    locale = job.app.default_locale
-    digest = await build_weekly(job.session, job.app, group, period, job.now, locale)
-    await _post(job, digest, group.adapter, group.channel, ())
+        return None
+    return Period(previous_weekly(calendar, moment, day, time, strict=True), moment)
 
 
 async def _monthly(job: JobContext) -> None:
@@ -139,24 +148,28 @@ async def digest_command(ctx: Context) -> None:
         return
     access = access_of(ctx)
     if name.strip():
-        group = await working_group(ctx.session, ctx.app.settings, name.strip())
-        if group is None:
-            known = await working_groups(ctx.session, ctx.app.settings)
-            names = ctx.t("forms.list_separator").join(g.name for g in known) or "-"
-            await ctx.say(ctx.t("digests.unknown_group", group=name.strip(), groups=names))
-        elif not (access.sees_all or group.name in access.groups):
-            await ctx.say(ctx.t("digests.not_your_group", group=group.name))
-        else:
-            await _preview_weekly(ctx, group)
-        return
-    if access.sees_all:
+        await _preview_named(ctx, access, name.strip())
+    elif access.sees_all:
         await _preview_monthly(ctx)
-        return
-    known = await working_groups(ctx.session, ctx.app.settings)
-    mine = [g for g in known if g.name in access.groups]
-    if not mine:
-        await ctx.say(ctx.t("digests.no_group"))
-    for group in mine:
+    else:
+        known = await working_groups(ctx.session, ctx.app.settings)
+        mine = [g for g in known if g.name in access.groups]
+        if not mine:
+            await ctx.say(ctx.t("digests.no_group"))
+        for group in mine:
+            await _preview_weekly(ctx, group)
+
+
+async def _preview_named(ctx: Context, access: Access, name: str) -> None:
+    """A named group's week: its own leaders and policy staff only."""
+    group = await working_group(ctx.session, ctx.app.settings, name)
+    if group is None:
+        known = await working_groups(ctx.session, ctx.app.settings)
+        names = ctx.t("forms.list_separator").join(g.name for g in known) or "-"
+        await ctx.say(ctx.t("digests.unknown_group", group=name, groups=names))
+    elif not (access.sees_all or group.name in access.groups):
+        await ctx.say(ctx.t("digests.not_your_group", group=group.name))
+    else:
         await _preview_weekly(ctx, group)
 
 

@@ -7,7 +7,6 @@ Lists come with their full count (``COUNT(*) OVER ()``) so "ほか N件" costs n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -15,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Index,
     Select,
+    and_,
     case,
     distinct,
     extract,
@@ -26,42 +26,61 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from storage.digest_pipeline import SAVED_STATUSES, Pipeline, PipelineCell
 from storage.issues import OPEN_STATUSES, Issue, IssueEvent
 
 # Stages where an issue is expected to move; 保留 (on hold) is still on purpose.
 ACTIVE_STATUSES = ("received", "triage", "solution", "pilot", "implemented")
-SAVED_STATUSES = ("implemented", "closed")  # their annual hours count as saved
 
 # A literal, not a bound parameter: only then may SQLite and PostgreSQL's generic plans use
 # the partial indexes below (an index "WHERE kind = 'status'" must be implied by the query).
-STATUS_EVENT = literal_column("'status'")
+STATUS_EVENT: ColumnElement[str] = literal_column("'status'")
+MILESTONES = ("pilot", "implemented")  # 試験導入 and 本格導入: what the committee asks about
+MILESTONE_EVENT = (
+    IssueEvent.kind == STATUS_EVENT,
+    IssueEvent.to_value.in_([literal_column(f"'{status}'") for status in MILESTONES]),
+)
 
-# Created by migration 0007; declared here, beside the queries that need them. On tables not yet
-# analyzed (just after a bulk import), PostgreSQL takes any index whose columns match for a
-# lookup by issue and scans it whole once per issue: so these are partial (status events only,
-# no leading ``kind``) and hold no ``issue_id``, leaving that lookup to ix_issue_events_issue.
+# Created by migration 0007; declared here, beside the queries that need them. The plans must
+# hold on tables not yet analyzed (right after a bulk import): the events index is partial
+# (status events only) and leads with ``at``, and no query looks events up per issue with
+# ``kind = 'status'``, which such a planner may answer by scanning that index once per issue.
 DIGEST_INDEXES = (
+    # Status events by time; covering for the counts and for which issues moved.
     Index(
         "ix_issue_events_status_at",
         IssueEvent.at,
+        IssueEvent.to_value,
+        IssueEvent.issue_id,
         postgresql_where=IssueEvent.kind == STATUS_EVENT,
         sqlite_where=IssueEvent.kind == STATUS_EVENT,
     ),
-    # Moves to 試験導入 / 本格導入. No issue_id in it: PostgreSQL would scan it for one.
+    # Moves to 試験導入 / 本格導入 only: the 年度's milestones counted from a small index.
     Index(
-        "ix_issue_events_status_moves",
+        "ix_issue_events_milestones",
         IssueEvent.to_value,
         IssueEvent.at,
-        postgresql_where=IssueEvent.kind == STATUS_EVENT,
-        sqlite_where=IssueEvent.kind == STATUS_EVENT,
+        IssueEvent.issue_id,
+        postgresql_where=and_(*MILESTONE_EVENT),
+        sqlite_where=and_(*MILESTONE_EVENT),
     ),
     Index("ix_issues_created", Issue.created_at),
     Index("ix_issues_group_created", Issue.working_group, Issue.created_at),
     Index("ix_issues_group_updated", Issue.working_group, Issue.updated_at),
-    Index("ix_issues_fy_section", Issue.fiscal_year, Issue.section),
-    # Covering: the per-section counts read the index, not 100,000 rows of answers.
-    Index("ix_issues_section_status", Issue.section, Issue.status, Issue.fiscal_year),
+    # Covering: the pipeline (digest_pipeline) reads the index, not 100,000 rows of answers.
+    Index(
+        "ix_issues_pipeline",
+        Issue.section,
+        Issue.status,
+        Issue.fiscal_year,
+        Issue.annual_hours,
+    ),
 )
+
+
+class StageMedian(NamedTuple):
+    days: float
+    stays: int  # how many stays the median is taken over
 
 
 class IssueBrief(NamedTuple):
@@ -88,22 +107,12 @@ class Listed(NamedTuple):
     rows: list[Any]
 
 
-class SectionCount(NamedTuple):
-    section: str
-    open: int
-    this_year: int
+class Milestones(NamedTuple):
+    """Issues that reached 試験導入 / 本格導入 in a stretch of time."""
 
-
-class StageMedian(NamedTuple):
-    days: float
-    stays: int  # how many stays the median is taken over
-
-
-class FiscalTotals(NamedTuple):
-    reported: int
     pilot: int
     implemented: int
-    hours: float
+    hours: float  # annual hours of those implemented, if still implemented or closed
 
 
 _BRIEF = (Issue.number, Issue.title, Issue.section, Issue.status, Issue.annual_hours)
@@ -136,17 +145,20 @@ async def new_issues(
 
 
 async def status_changes(
-    session: AsyncSession, group: str | None, start: datetime, end: datetime, limit: int
+    session: AsyncSession, group: str, start: datetime, end: datetime, limit: int
 ) -> Listed:
-    """Status moves in [start, end) of ``group``'s issues (every group's with None)."""
+    """Status moves of ``group``'s issues in [start, end), in the order they happened."""
     query = (
         select(Issue.number, Issue.title, IssueEvent.from_value, IssueEvent.to_value, IssueEvent.at)
         .join(Issue, Issue.id == IssueEvent.issue_id)
-        .where(IssueEvent.kind == STATUS_EVENT, IssueEvent.at >= start, IssueEvent.at < end)
+        .where(
+            IssueEvent.kind == STATUS_EVENT,
+            IssueEvent.at >= start,
+            IssueEvent.at < end,
+            Issue.working_group == group,
+        )
         .order_by(IssueEvent.at, IssueEvent.id)
     )
-    if group is not None:
-        query = query.where(Issue.working_group == group)
     listed = await _listed(session, query, limit)
     return Listed(listed.total, [StatusChange(*row) for row in listed.rows])
 
@@ -176,34 +188,7 @@ async def top_open_issues(session: AsyncSession, group: str, limit: int) -> list
     return [IssueBrief(*row) for row in rows]
 
 
-# ------------------------------------------------------------------------- the pipeline
-
-
-class StatusTotal(NamedTuple):
-    issues: int
-    hours: float  # the sum of their estimated annual hours
-
-
-async def totals_by_status(session: AsyncSession) -> dict[str, StatusTotal]:
-    """Issues and their annual hours per status: the pipeline and the hours saved at once."""
-    rows = await session.execute(
-        select(Issue.status, func.count(), func.sum(Issue.annual_hours)).group_by(Issue.status)
-    )
-    return {status: StatusTotal(int(n), float(h or 0.0)) for status, n, h in rows}
-
-
-async def counts_by_section(session: AsyncSession, fiscal_year: int, limit: int) -> Listed:
-    """Per section: open issues and this 年度's reports, the busiest first."""
-    open_ = func.sum(case((Issue.status.in_(OPEN_STATUSES), 1), else_=0))
-    this_year = func.sum(case((Issue.fiscal_year == fiscal_year, 1), else_=0))
-    query = (
-        select(Issue.section, open_, this_year)
-        .group_by(Issue.section)
-        .having(or_(open_ > 0, this_year > 0))
-        .order_by(open_.desc(), this_year.desc(), Issue.section)
-    )
-    listed = await _listed(session, query, limit)
-    return Listed(listed.total, [SectionCount(s, int(o), int(y)) for s, o, y in listed.rows])
+# ------------------------------------------------------------------------------ a month
 
 
 async def activity(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int]:
@@ -237,6 +222,54 @@ async def reached(
     return _briefs(await _listed(session, query, limit))
 
 
+async def milestones(session: AsyncSession, since: datetime, until: datetime) -> Milestones:
+    """Issues moved to 試験導入 / 本格導入 in [since, until) (each once), and the hours saved
+    by those implemented that still are (or are closed since)."""
+    in_time = (*MILESTONE_EVENT, IssueEvent.at >= since, IssueEvent.at < until)
+    moves = await session.execute(
+        select(IssueEvent.to_value, func.count(distinct(IssueEvent.issue_id)))
+        .where(*in_time)
+        .group_by(IssueEvent.to_value)
+    )
+    counted = {status: int(n) for status, n in moves}
+    # Joined from the moves' side, never looked up per issue (see DIGEST_INDEXES).
+    implemented = (
+        select(IssueEvent.issue_id)
+        .where(*in_time, IssueEvent.to_value == literal_column("'implemented'"))
+        .distinct()
+        .subquery()
+    )
+    hours = await session.scalar(
+        select(func.coalesce(func.sum(Issue.annual_hours), 0.0))
+        .select_from(implemented)
+        .join(Issue, Issue.id == implemented.c.issue_id)
+        .where(Issue.status.in_(SAVED_STATUSES))
+    )
+    return Milestones(counted.get("pilot", 0), counted.get("implemented", 0), float(hours or 0))
+
+
+# ------------------------------------------------------ the pipeline, and the time in each stage
+
+
+async def pipeline_of(session: AsyncSession, fiscal_year: int) -> Pipeline:
+    """Every issue counted by section and status (``this_year``: reported in ``fiscal_year``)."""
+    rows = await session.execute(
+        select(
+            Issue.section,
+            Issue.status,
+            func.count(),
+            func.sum(case((Issue.fiscal_year == fiscal_year, 1), else_=0)),
+            func.sum(Issue.annual_hours),
+        ).group_by(Issue.section, Issue.status)
+    )
+    return Pipeline(
+        tuple(
+            PipelineCell(section, status, int(n), int(year or 0), float(hours or 0.0))
+            for section, status, n, year, hours in rows
+        )
+    )
+
+
 def _days(session: AsyncSession, later: Any, earlier: Any) -> ColumnElement[Any]:
     """Days between two timestamps, as a number, in the database's own arithmetic."""
     if session.get_bind().dialect.name == "postgresql":
@@ -259,25 +292,36 @@ async def stage_medians(
         .where(moving.kind == STATUS_EVENT, moving.at >= since, moving.at < until)
         .scalar_subquery()
     )
+    # All the events of those issues, of every kind: a condition on ``kind`` here would let a
+    # planner without statistics look each issue up through a status-only index, scanned whole.
+    is_status = IssueEvent.kind == STATUS_EVENT
+    entered = func.max(case((is_status, IssueEvent.at))).over(
+        partition_by=IssueEvent.issue_id,
+        order_by=(IssueEvent.at, IssueEvent.id),
+        rows=(None, -1),  # the latest status event before this one
+    )
     stays = (
         select(
             IssueEvent.issue_id,
+            IssueEvent.kind,
             IssueEvent.from_value.label("stage"),
             IssueEvent.at.label("left_at"),
-            func.lag(IssueEvent.at)
-            .over(partition_by=IssueEvent.issue_id, order_by=(IssueEvent.at, IssueEvent.id))
-            .label("entered_at"),
+            entered.label("entered_at"),
         )
-        .where(IssueEvent.kind == STATUS_EVENT, IssueEvent.issue_id.in_(moved))
+        .where(IssueEvent.issue_id.in_(moved))
         .subquery()
     )
     # Only a stay in 受付 has no event before it; its issue row is read for those alone.
     reported = select(Issue.created_at).where(Issue.id == stays.c.issue_id).scalar_subquery()
-    entered = func.coalesce(stays.c.entered_at, reported)
-    days = _days(session, stays.c.left_at, entered).label("days")
+    days = _days(session, stays.c.left_at, func.coalesce(stays.c.entered_at, reported))
     durations = (
-        select(stays.c.stage, days)
-        .where(stays.c.left_at >= since, stays.c.left_at < until, stays.c.stage.is_not(None))
+        select(stays.c.stage, days.label("days"))
+        .where(
+            stays.c.kind == STATUS_EVENT,
+            stays.c.left_at >= since,
+            stays.c.left_at < until,
+            stays.c.stage.is_not(None),
+        )
         .subquery()
     )
     ranked = select(
@@ -297,50 +341,3 @@ async def stage_medians(
         .group_by(ranked.c.stage)
     )
     return {stage: StageMedian(float(median), int(n)) for stage, median, n in rows}
-
-
-async def fiscal_totals(
-    session: AsyncSession, fiscal_year: int, since: datetime, until: datetime
-) -> FiscalTotals:
-    """This 年度 so far: reports, issues that reached 試験導入 / 本格導入, and the hours
-    saved by those implemented in it (still implemented or closed)."""
-    reported = await session.scalar(
-        select(func.count()).select_from(Issue).where(Issue.fiscal_year == fiscal_year)
-    )
-    in_year = (
-        IssueEvent.kind == STATUS_EVENT,
-        IssueEvent.at >= since,
-        IssueEvent.at < until,
-    )
-    moves = await session.execute(
-        select(IssueEvent.to_value, func.count(distinct(IssueEvent.issue_id)))
-        .where(*in_year, IssueEvent.to_value.in_(("pilot", "implemented")))
-        .group_by(IssueEvent.to_value)
-    )
-    reached_count = {status: int(n) for status, n in moves}
-    implemented_now = select(IssueEvent.issue_id).where(
-        *in_year, IssueEvent.to_value == "implemented"
-    )
-    hours = await session.scalar(
-        select(func.coalesce(func.sum(Issue.annual_hours), 0.0)).where(
-            Issue.status.in_(SAVED_STATUSES), Issue.id.in_(implemented_now)
-        )
-    )
-    return FiscalTotals(
-        int(reported or 0),
-        reached_count.get("pilot", 0),
-        reached_count.get("implemented", 0),
-        float(hours or 0.0),
-    )
-
-
-async def silent_sections(
-    session: AsyncSession, fiscal_year: int, known: Iterable[str]
-) -> list[str]:
-    """The known sections that have reported nothing in ``fiscal_year``, in their order."""
-    reporting = set(
-        await session.scalars(
-            select(Issue.section).where(Issue.fiscal_year == fiscal_year).distinct()
-        )
-    )
-    return [name for name in dict.fromkeys(known) if name not in reporting]

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import Capabilities
-from bot.app import App
 from bot.calendar import MunicipalCalendar
 from bot.clock import FrozenClock
 from bot.jobs import JobContext
@@ -37,7 +36,6 @@ from tests.harness import Harness, harness
 from tests.seeds import add_issue
 
 JST = ZoneInfo("Asia/Tokyo")
-_SECOND = timedelta(seconds=1)
 GROUPS = [
     {"name": "窓口部会", "channel": "room-madoguchi", "leaders": ["L1"], "sections": ["市民課"]},
     {"name": "広報部会", "channel": "room-koho", "leaders": ["L2"]},
@@ -70,11 +68,7 @@ def jst(*args: int) -> datetime:
     return datetime(*args, tzinfo=JST).astimezone(UTC)
 
 
-def register(app: App) -> None:
-    """Every feature, with the digests (until handlers/__init__ registers them itself)."""
-    register_features(app)
-    if not any(job.name == "digests.post" for job in app.jobs):
-        digests.register(app)
+register = register_features
 
 
 @asynccontextmanager
@@ -449,6 +443,17 @@ async def test_group_may_choose_its_own_day_and_time(database_url: str) -> None:
         assert [to for to, _ in await tick(bot)] == ["room-madoguchi"]
 
 
+async def test_group_without_a_channel_hears_in_its_leaders_direct_chats(
+    database_url: str,
+) -> None:
+    groups = [{"name": "窓口部会", "leaders": ["L1", "L3"]}]
+    clock = FrozenClock(jst(2026, 12, 7, 9, 0))
+    async with _bot(database_url, clock, groups=groups) as bot:
+        sent = await tick(bot)
+    line = "【窓口部会】今週の新しい動きはありません。"
+    assert sorted(sent) == [("user:L1", line), ("user:L3", line)]
+
+
 async def test_disabled_digests_post_nothing(database_url: str) -> None:
     clock = FrozenClock(jst(2027, 3, 1, 9, 0))
     async with _bot(database_url, clock, digest={"enabled": False}) as bot:
@@ -552,98 +557,3 @@ def test_no_chart_and_no_crash_without_matplotlib(monkeypatch: pytest.MonkeyPatc
         assert digest_chart.pipeline_png({"received": 1}, Catalog.load(), "ja") is None
     finally:
         digest_chart.japanese_font.cache_clear()
-
-
-# ---------------------------------------------------------------------------- at scale
-
-
-async def _seed_many(bot: Harness, issues: int) -> None:
-    """``issues`` issues over two 年度 in 10 groups and 21 sections, with their history."""
-    import random
-
-    from sqlalchemy import insert
-
-    from config.settings import DEFAULT_SECTIONS
-
-    rng = random.Random(42)
-    start = jst(2025, 4, 1, 9)
-    span = (jst(2027, 1, 4, 9) - start).total_seconds()
-    path = ("received", "triage", "solution", "pilot", "implemented", "closed")
-    issue_rows, event_rows = [], []
-    for n in range(1, issues + 1):
-        created = start + _SECOND * int(span * rng.random())
-        steps = rng.choice((0, 0, 1, 1, 2, 3, 4, 5))
-        at = created
-        for step in range(steps):
-            at = at + _SECOND * rng.randint(3600, 40 * 86400)
-            event_rows.append(
-                {
-                    "issue_id": n,
-                    "at": at,
-                    "actor_adapter": "relay",
-                    "actor_id": "L1",
-                    "actor_name": "L",
-                    "kind": "status",
-                    "from_value": path[step],
-                    "to_value": path[step + 1],
-                }
-            )
-        fy = 2025 if created < jst(2026, 4, 1) else 2026
-        issue_rows.append(
-            {
-                "id": n,
-                "number": f"X-{n:06d}",
-                "fiscal_year": fy,
-                "seq": n,
-                "title": "申請書の転記",
-                "section": rng.choice(DEFAULT_SECTIONS),
-                "status": path[steps] if rng.random() > 0.05 else "on_hold",
-                "working_group": rng.choice([None, *(f"部会{g}" for g in range(10))]),
-                "reporter_adapter": "relay",
-                "reporter_id": f"S{n % 500}",
-                "reporter_name": "職員",
-                "answers": {},
-                "annual_hours": round(rng.uniform(1, 1000), 1),
-                "created_at": created,
-                "updated_at": at,
-            }
-        )
-    async with bot.runtime.sessions() as session, session.begin():
-        for chunk in range(0, len(issue_rows), 10_000):
-            await session.execute(insert(Issue), issue_rows[chunk : chunk + 10_000])
-        for chunk in range(0, len(event_rows), 10_000):
-            await session.execute(insert(IssueEvent), event_rows[chunk : chunk + 10_000])
-    if bot.runtime.settings.database.is_sqlite:
-        return
-    async with bot.runtime.engine.connect() as conn:
-        from sqlalchemy import text
-
-        await conn.execute(text("ANALYZE"))
-
-
-async def test_digests_over_a_hundred_thousand_issues(database_url: str) -> None:
-    """The benchmark's size: each digest is a handful of indexed aggregates, well under 250 ms."""
-    from handlers.digest_monthly import build_monthly
-    from handlers.digest_schedule import Period, month_period
-    from handlers.digest_weekly import build_weekly
-
-    clock = FrozenClock(jst(2027, 1, 4, 9, 0))
-    groups = [{"name": f"部会{g}", "channel": f"room-{g}"} for g in range(10)]
-    async with _bot(database_url, clock, groups=groups) as bot:
-        await _seed_many(bot, 100_000)
-        calendar = MunicipalCalendar()
-        month = month_period(calendar, date(2026, 12, 1))
-        week = Period(jst(2026, 12, 28, 9), jst(2027, 1, 4, 9))
-        timings = {}
-        for _ in range(2):  # the first run warms the caches, as a running bot's would be
-            async with bot.runtime.sessions() as session:
-                began = time.perf_counter()
-                monthly = await build_monthly(session, bot.app, month, "ja")
-                timings["monthly"] = time.perf_counter() - began
-                began = time.perf_counter()
-                weekly = await build_weekly(
-                    session, bot.app, bot.app.settings.groups[0], week, clock.now(), "ja"
-                )
-                timings["weekly"] = time.perf_counter() - began
-    assert "全100,000件" in monthly.text and "週次ダイジェスト" in weekly.text
-    assert max(timings.values()) <= 0.25, timings

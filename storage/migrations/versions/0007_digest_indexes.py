@@ -16,24 +16,25 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 STATUS_EVENTS = sa.text("kind = 'status'")
+MILESTONE_EVENTS = sa.text("kind = 'status' AND to_value IN ('pilot', 'implemented')")
 
 
 def upgrade() -> None:
     op.create_index(
         "ix_issue_events_status_at",
         "issue_events",
-        ["at"],
+        ["at", "to_value", "issue_id"],
         unique=False,
         postgresql_where=STATUS_EVENTS,
         sqlite_where=STATUS_EVENTS,
     )
     op.create_index(
-        "ix_issue_events_status_moves",
+        "ix_issue_events_milestones",
         "issue_events",
-        ["to_value", "at"],
+        ["to_value", "at", "issue_id"],
         unique=False,
-        postgresql_where=STATUS_EVENTS,
-        sqlite_where=STATUS_EVENTS,
+        postgresql_where=MILESTONE_EVENTS,
+        sqlite_where=MILESTONE_EVENTS,
     )
     op.create_index("ix_issues_created", "issues", ["created_at"], unique=False)
     op.create_index(
@@ -42,17 +43,18 @@ def upgrade() -> None:
     op.create_index(
         "ix_issues_group_updated", "issues", ["working_group", "updated_at"], unique=False
     )
-    op.create_index("ix_issues_fy_section", "issues", ["fiscal_year", "section"], unique=False)
     op.create_index(
-        "ix_issues_section_status", "issues", ["section", "status", "fiscal_year"], unique=False
+        "ix_issues_pipeline",
+        "issues",
+        ["section", "status", "fiscal_year", "annual_hours"],
+        unique=False,
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_issues_section_status", table_name="issues")
-    op.drop_index("ix_issues_fy_section", table_name="issues")
+    op.drop_index("ix_issues_pipeline", table_name="issues")
     op.drop_index("ix_issues_group_updated", table_name="issues")
     op.drop_index("ix_issues_group_created", table_name="issues")
     op.drop_index("ix_issues_created", table_name="issues")
-    op.drop_index("ix_issue_events_status_moves", table_name="issue_events")
+    op.drop_index("ix_issue_events_milestones", table_name="issue_events")
     op.drop_index("ix_issue_events_status_at", table_name="issue_events")
