@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.app import App
 from bot.context import Context
@@ -148,23 +148,96 @@ async def overdue(ctx: Context) -> None:
 
 
 async def duty_command(ctx: Context) -> None:
-    """``/dx duty add GROUP 「TITLE」 RULE [reminders:…] [assignee:…]`` and ``/dx duty list``."""
+    """``/dx duty list``; policy staff: ``add GROUP 「TITLE」 RULE [reminders:…] [assignee:…]``,
+    ``change ID [RULE] [reminders:…] [assignee:…]`` and ``remove ID``."""
     action = normalize(ctx.args).partition(" ")[0]
-    if action in [*ctx.app.catalog.words("duties.words.list"), "list"]:
+    rest = ctx.args.strip().partition(" ")[2]
+    if _is(ctx, action, "list"):
         await _list(ctx)
-    elif action in [*ctx.app.catalog.words("duties.words.add"), "add"]:
-        if not access_of(ctx).sees_all:
-            await ctx.say(
-                ctx.t(
-                    "access.denied",
-                    command=f"/{ctx.app.command_name} duty add",
-                    role=ctx.t("roles.policy"),
-                )
-            )
-            return
-        await _add(ctx, ctx.args.strip().partition(" ")[2])
-    else:
+        return
+    steering = {"add": _add, "change": _change, "remove": _remove}
+    chosen = next((name for name in steering if _is(ctx, action, name)), None)
+    if chosen is None:
         await ctx.say(ctx.t("duties.usage.duty"))
+    elif not access_of(ctx).sees_all:
+        command = f"/{ctx.app.command_name} duty {chosen}"
+        await ctx.say(ctx.t("access.denied", command=command, role=ctx.t("roles.policy")))
+    else:
+        await steering[chosen](ctx, rest)
+
+
+def _is(ctx: Context, word: str, action: str) -> bool:
+    return word in [*ctx.app.catalog.words(f"duties.words.{action}"), action]
+
+
+async def _duty_by_id(ctx: Context, text: str) -> tuple[Duty, str] | None:
+    word, _, rest = normalize(text).partition(" ")
+    duty = await ctx.session.get(Duty, int(word)) if word.isdigit() else None
+    if duty is None or not duty.active:
+        await ctx.say(ctx.t("duties.duty_not_found", id=word or "-"))
+        return None
+    return duty, rest
+
+
+async def _change(ctx: Context, text: str) -> None:
+    found = await _duty_by_id(ctx, text)
+    if found is None:
+        return
+    duty, rest = found
+    options, rule_text = _options(ctx, rest)
+    try:
+        rule = parse_rule(rule_text) if rule_text else None
+        offsets = [o for o in options.get("reminders", "").split(",") if o]
+        for offset in offsets:
+            parse_offset(offset)
+    except RuleError as error:
+        await ctx.say(ctx.t(error.key, **error.values) + "\n" + ctx.t("duties.usage.duty"))
+        return
+    if rule is not None:
+        duty.rule = rule.to_text()
+        # Upcoming occurrences of the old rule go; the new rule's appear at the next tick.
+        await ctx.session.execute(
+            delete(DutyOccurrence).where(
+                DutyOccurrence.duty_id == duty.id,
+                DutyOccurrence.status == "open",
+                DutyOccurrence.due_at >= ctx.app.clock.now(),
+            )
+        )
+    if offsets:
+        duty.reminders = {"offsets": offsets}
+    if "assignee" in options:
+        duty.assignee = options["assignee"]
+    _audit_duty(ctx, duty, "duty.changed")
+    when = describe(parse_rule(duty.rule), ctx.app.catalog, ctx.locale)
+    await ctx.say(ctx.t("duties.changed", id=duty.id, title=duty.title, when=when))
+
+
+async def _remove(ctx: Context, text: str) -> None:
+    found = await _duty_by_id(ctx, text)
+    if found is None:
+        return
+    duty, _ = found
+    duty.active = False  # kept for the record; its reminders stop
+    _audit_duty(ctx, duty, "duty.removed")
+    await ctx.say(ctx.t("duties.removed", id=duty.id, title=duty.title))
+
+
+def _audit_duty(ctx: Context, duty: Duty, action: str) -> None:
+    queries.audit(
+        ctx.session,
+        at=ctx.app.clock.now(),
+        action=action,
+        subject_type="duty",
+        subject_id=duty.id,
+        actor=(ctx.event.adapter, ctx.event.user.id),
+        detail={
+            "group": duty.group,
+            "title": duty.title,
+            "rule": duty.rule,
+            "assignee": duty.assignee,
+            "reminders": duty.reminders,
+        },
+    )
 
 
 async def _list(ctx: Context) -> None:
@@ -182,7 +255,9 @@ async def _list(ctx: Context) -> None:
             when = describe(parse_rule(duty.rule), ctx.app.catalog, ctx.locale)
         except RuleError:
             when = duty.rule
-        lines.append(ctx.t("duties.list_line", group=duty.group, title=duty.title, when=when))
+        lines.append(
+            ctx.t("duties.list_line", id=duty.id, group=duty.group, title=duty.title, when=when)
+        )
     await ctx.say("\n".join(lines))
 
 

@@ -217,3 +217,25 @@ async def test_two_schedulers_on_postgresql_send_each_reminder_once(postgres_url
         sent = await asyncio.gather(tick(one), tick(two), tick(one), tick(two))
         total = len(one.sender.sent) + len(two.sender.sent)
     assert total == 2, sent
+
+
+async def test_policy_staff_change_and_remove_a_duty_from_chat(database_url: str) -> None:
+    clock = FrozenClock(jst(2026, 12, 1, 11, 0))  # after Tuesday's 10:00: first one is the 8th
+    async with _bot(database_url, clock, []) as bot:
+        await bot.command("duty add 窓口部会 「週次確認」 毎週月曜 9:00 通知:0d@09:00", user="P1")
+        listed = await bot.command("duty list", user="L1")
+        number = listed[0].split("[")[1].split("]")[0]
+        refused = await bot.command(f"duty remove {number}", user="L1")
+        assert "以上の方が使える" in refused[0]
+        changed = await bot.command(f"duty change {number} 毎週火曜 10:00", user="P1")
+        assert f"[{number}]「週次確認」を変更しました" in changed[0]
+        clock.set(jst(2026, 12, 7, 9, 0))  # Monday: no longer the day
+        assert await tick(bot) == []
+        clock.set(jst(2026, 12, 8, 9, 1))  # Tuesday 9:00 reminder for the 10:00 check
+        assert len(await tick(bot)) == 2
+        removed = await bot.command(f"duty remove {number}", user="P1")
+        assert "削除しました" in removed[0]
+        clock.set(jst(2026, 12, 15, 9, 1))
+        assert await tick(bot) == []
+        gone = await bot.command(f"duty change {number} 毎週水曜", user="P1")
+        assert "という役割はありません" in gone[0]
