@@ -50,6 +50,9 @@ from bot.adapters.lineworks_auth import (
     load_private_key,
     read_json,
 )
+from bot.adapters.payload import get_object as _object
+from bot.adapters.payload import get_string as _string
+from bot.adapters.payload import load_object as _load_object
 from bot.adapters.relay import parse_retry_after
 from bot.clock import Clock
 from bot.events import Conversation, Event, EventType, User
@@ -279,46 +282,6 @@ def _timestamp(value: object) -> datetime:
     except ValueError as exc:
         raise PayloadError("issuedTime", "not an ISO 8601 date-time") from exc
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _load_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError("body", "not UTF-8") from exc
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError("body", "not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise PayloadError("body", "must be a JSON object")
-    return data
-
-
-def _object(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise PayloadError(key, "required object")
-    return value
-
-
-def _string(
-    data: dict[str, Any],
-    key: str,
-    label: str | None = None,
-    *,
-    allow_empty: bool = False,
-    limit: int | None = None,
-) -> str:
-    value = data.get(key)
-    name = label or key
-    if not isinstance(value, str):
-        raise PayloadError(name, "required string")
-    if not allow_empty and not value.strip():
-        raise PayloadError(name, "must not be empty")
-    if limit is not None and len(value) > limit:
-        raise PayloadError(name, f"longer than {limit} characters")
-    if "\x00" in value:
-        raise PayloadError(name, "contains a NUL character")
-    return value
 
 
 # -- outbound helpers --------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,6 +19,9 @@ from bot.adapters.base import (
     SentRef,
     SignatureError,
 )
+from bot.adapters.payload import get_object as _object
+from bot.adapters.payload import get_string as _string
+from bot.adapters.payload import load_object as _load_object
 from bot.events import Conversation, Event, EventType, User
 from bot.messages import OutgoingMessage
 
@@ -192,46 +194,6 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 # -- body validation: each error names the field ---------------------------------------
-
-
-def _load_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError("body", "not UTF-8") from exc
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError("body", "not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise PayloadError("body", "must be a JSON object")
-    return data
-
-
-def _object(data: dict[str, Any], key: str, label: str | None = None) -> dict[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise PayloadError(label or key, "required object")
-    return value
-
-
-def _string(
-    data: dict[str, Any],
-    key: str,
-    label: str | None = None,
-    *,
-    allow_empty: bool = False,
-    limit: int | None = None,
-) -> str:
-    value = data.get(key)
-    name = label or key
-    if not isinstance(value, str):
-        raise PayloadError(name, "required string")
-    if not allow_empty and not value.strip():
-        raise PayloadError(name, "must not be empty")
-    if limit is not None and len(value) > limit:
-        raise PayloadError(name, f"longer than {limit} characters")
-    if "\x00" in value:
-        raise PayloadError(name, "contains a NUL character")
-    return value
 
 
 def _choice(data: dict[str, Any], key: str, allowed: set[str], label: str | None = None) -> str:

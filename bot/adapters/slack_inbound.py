@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from bot.adapters.base import Ack, PayloadError
+from bot.adapters.payload import get_object as _object
+from bot.adapters.payload import get_string as _string
 from bot.adapters.slack_blocks import unescape
 from bot.events import Conversation, ConversationKind, Event, EventType, User
 
@@ -211,31 +213,3 @@ def _optional(data: dict[str, Any], key: str) -> str:
     if isinstance(value, str) and len(value) <= MAX_ID_LENGTH and "\x00" not in value:
         return value
     return ""
-
-
-def _object(data: dict[str, Any], key: str, label: str | None = None) -> dict[str, Any]:
-    value = data.get(key)
-    if not isinstance(value, dict):
-        raise PayloadError(label or key, "required object")
-    return value
-
-
-def _string(
-    data: dict[str, Any],
-    key: str,
-    label: str | None = None,
-    *,
-    allow_empty: bool = False,
-    limit: int | None = None,
-) -> str:
-    value = data.get(key)
-    name = label or key
-    if not isinstance(value, str):
-        raise PayloadError(name, "required string")
-    if not allow_empty and not value.strip():
-        raise PayloadError(name, "must not be empty")
-    if limit is not None and len(value) > limit:
-        raise PayloadError(name, f"longer than {limit} characters")
-    if "\x00" in value:
-        raise PayloadError(name, "contains a NUL character")
-    return value
