@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -37,23 +37,30 @@ async def store(session: AsyncSession, event: Event, now: datetime) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-async def claim_next(session: AsyncSession) -> InboxEvent | None:
-    """Lock the oldest pending event whose user has no earlier event still pending.
-
-    The row lock lasts for the handling transaction, so another process skips it; an event
-    is never handled while an earlier one of the same user and conversation waits.
-    """
+def _next_pending_query() -> Select[InboxEvent]:
     earlier = aliased(InboxEvent)
     waits_for_earlier = exists().where(
         earlier.serial_key == InboxEvent.serial_key,
         earlier.status == PENDING,
         earlier.id < InboxEvent.id,
     )
-    query = (
+    return (
         select(InboxEvent)
         .where(InboxEvent.status == PENDING, ~waits_for_earlier)
         .order_by(InboxEvent.id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )
-    return (await session.scalars(query)).first()
+
+
+# Built once: the statement never changes, and building it costs more than running it.
+_NEXT_PENDING = _next_pending_query()
+
+
+async def claim_next(session: AsyncSession) -> InboxEvent | None:
+    """Lock the oldest pending event whose user has no earlier event still pending.
+
+    The row lock lasts for the handling transaction, so another process skips it; an event
+    is never handled while an earlier one of the same user and conversation waits.
+    """
+    return (await session.scalars(_NEXT_PENDING)).first()
