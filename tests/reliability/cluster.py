@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import aiohttp
 
@@ -25,6 +26,8 @@ def free_port() -> int:
 
 class ServeProcess:
     """One ``dxbot serve`` on 127.0.0.1, configured by environment variables only."""
+
+    started: ClassVar[list[ServeProcess]] = []  # so a failed test still stops them all
 
     def __init__(self, database_url: str, outbound: str, log: Path, **env: str) -> None:
         self.port = free_port()
@@ -60,6 +63,7 @@ class ServeProcess:
                 stderr=subprocess.STDOUT,
             )
         self.starts += 1
+        ServeProcess.started.append(self)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while loop.time() < deadline:
@@ -79,6 +83,14 @@ class ServeProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         return self.proc.wait(timeout=30)
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """Kill (by PID) every process a test started and left running."""
+        for server in cls.started:
+            if server.alive:
+                server.kill(signal.SIGKILL)
+        cls.started.clear()
 
     @property
     def alive(self) -> bool:

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.conftest import truncate_all
+from tests.reliability.cluster import ServeProcess
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind() -> Iterator[None]:
+    yield
+    ServeProcess.stop_all()
 
 
 @pytest.fixture
