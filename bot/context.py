@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +47,10 @@ class Context:
     def capabilities(self) -> Capabilities:
         """What the platform this event came from can show (buttons, files, length)."""
         return self.app.capabilities.get(self.event.adapter, Capabilities())
+
+    def today(self) -> date:
+        """Today's date in the municipality's time zone (not the server's)."""
+        return self.app.clock.now().astimezone(ZoneInfo(self.app.timezone)).date()
 
     def t(self, key: str, /, **values: Any) -> str:
         """Text for ``key`` in this user's language."""

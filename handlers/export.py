@@ -87,7 +87,7 @@ async def export_issues(ctx: Context) -> None:
     headers = [ctx.t(f"export.columns.{key}") for key, _ in COLUMNS]
     rows = [[value(ctx, issue) for _, value in COLUMNS] for issue in issues]
     now = ctx.app.clock.now()
-    today = now.astimezone(ZoneInfo(ctx.app.timezone)).date()
+    today = ctx.today()
     filename = f"{FILE_STEM}-{today.isoformat()}.{file_format}"
     if file_format == "csv":
         data, content_type = to_csv(headers, rows), CSV_TYPE

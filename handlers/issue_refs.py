@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -34,7 +33,7 @@ async def find_issue(ctx: Context, text: str) -> Issue | None:
     if era_year is not None:
         query = query.where(Issue.fiscal_year == era_year + queries.REIWA_OFFSET)
     else:
-        today = ctx.app.clock.now().astimezone(ZoneInfo(ctx.app.timezone)).date()
+        today = ctx.today()
         current = queries.fiscal_year(today)
         query = query.where(Issue.fiscal_year <= current)
     rows = await ctx.session.scalars(query.order_by(Issue.fiscal_year.desc()).limit(1))

@@ -46,7 +46,7 @@ async def pipeline(ctx: Context) -> None:
         select(Issue.status, func.count()).where(scope).group_by(Issue.status)
     )
     counts = {status: count for status, count in rows}
-    today = ctx.app.clock.now().astimezone(ZoneInfo(ctx.app.timezone)).date()
+    today = ctx.today()
     fy = queries.fiscal_year(today)
     this_year = await ctx.session.scalar(
         select(func.count()).select_from(Issue).where(scope, Issue.fiscal_year == fy)

@@ -66,7 +66,7 @@ async def submit_report(ctx: Context, row: FormSession) -> None:
     """Create the issue, give the reporter a receipt, and tell whoever it is routed to."""
     answers = row.answers
     now = ctx.app.clock.now()
-    fy = queries.fiscal_year(now.astimezone(ZoneInfo(ctx.app.timezone)).date())
+    fy = queries.fiscal_year(ctx.today())
     seq = await queries.next_seq(ctx.session, fy)
     groups = await working_groups(ctx.session, ctx.app.settings)
     group = route(groups, answers["section"], _searchable(answers))

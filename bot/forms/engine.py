@@ -9,9 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.app import Next
 from bot.context import Context
@@ -227,7 +225,7 @@ class FormEngine:
                 value = parse_choice_value(step, arg)
             elif kind == "text":
                 value = parse(
-                    step, arg, catalog=ctx.app.catalog, locale=ctx.locale, today=_today(ctx)
+                    step, arg, catalog=ctx.app.catalog, locale=ctx.locale, today=ctx.today()
                 )
             else:
                 raise InvalidAnswer("stale_button")
@@ -416,7 +414,3 @@ def _set(row: FormSession, **changes: Any) -> None:
 
 def _touch(ctx: Context, row: FormSession) -> None:
     row.updated_at = ctx.app.clock.now()
-
-
-def _today(ctx: Context) -> date:
-    return ctx.app.clock.now().astimezone(ZoneInfo(ctx.app.timezone)).date()
