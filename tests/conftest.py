@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,23 @@ from storage.engine import create_engine, session_factory
 from storage.models import Base
 
 PG_ENV = "DXBOT_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def in_process_zone(zone: str) -> Iterator[str]:
+    """Run under the process time zone ``zone`` (TZ + tzset), then put the old one back:
+    the bot must behave the same whatever the server's own zone is."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield zone
+    finally:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
 
 
 def postgres_base_url() -> str | None:

@@ -8,7 +8,6 @@ GW 4/29, 5/3–5/5 and 5/6 振替休日; 9/21 敬老の日, 9/22 国民の休日
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 
 import bot.calendar
 from bot.calendar import MunicipalCalendar, national_holidays
+from tests.conftest import in_process_zone
 
 PROPERTY = settings(max_examples=300, deadline=None)
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -29,16 +29,8 @@ DAYS = st.dates(min_value=date(2020, 1, 1), max_value=date(2035, 12, 31))
 
 @pytest.fixture(autouse=True, scope="module", params=["UTC", "Asia/Tokyo"])
 def process_tz(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Run the module under a process time zone, then put the old one back."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = request.param
-    time.tzset()
-    yield request.param
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+    with in_process_zone(request.param) as zone:
+        yield zone
 
 
 def d(text: str) -> date:

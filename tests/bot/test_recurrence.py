@@ -7,7 +7,6 @@ is 建国記念の日; Golden Week is 4/29 and 5/2–5/6; 2026-12-29 … 2027-01
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from bot.recurrence import (
     parse_rule,
     reminder_times,
 )
+from tests.conftest import in_process_zone
 
 PROPERTY = settings(max_examples=200, deadline=None)
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -42,16 +42,8 @@ CATALOG = Catalog.load()
 
 @pytest.fixture(autouse=True, scope="module", params=["UTC", "Asia/Tokyo"])
 def process_tz(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Run the module under a process time zone, then put the old one back."""
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = request.param
-    time.tzset()
-    yield request.param
-    if old is None:
-        del os.environ["TZ"]
-    else:
-        os.environ["TZ"] = old
-    time.tzset()
+    with in_process_zone(request.param) as zone:
+        yield zone
 
 
 def jst(text: str) -> datetime:

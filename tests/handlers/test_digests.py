@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -32,6 +30,7 @@ from handlers.reminders import sync_config_duties
 from storage.duties import Duty, DutyOccurrence
 from storage.issues import Issue, IssueEvent
 from storage.schedule_runs import ScheduleRun
+from tests.conftest import in_process_zone
 from tests.harness import Harness, harness
 from tests.seeds import add_issue
 
@@ -53,15 +52,8 @@ CHECK = {
 
 @pytest.fixture(params=["UTC", "Asia/Tokyo"], autouse=True)
 def process_zone(request: pytest.FixtureRequest) -> Iterator[str]:
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = request.param
-    time.tzset()
-    yield request.param
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
+    with in_process_zone(request.param) as zone:
+        yield zone
 
 
 def jst(*args: int) -> datetime:

@@ -6,8 +6,6 @@ remind at 9:00 in Japan whatever the server's own zone.
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -19,6 +17,7 @@ from bot.clock import FrozenClock
 from bot.jobs import JobContext
 from handlers.reminders import remind
 from storage.duties import DutyOccurrence
+from tests.conftest import in_process_zone
 from tests.harness import Harness, harness
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -28,15 +27,8 @@ POLICY = {"users": ["P1"], "channel": "room-policy"}
 
 @pytest.fixture(params=["UTC", "Asia/Tokyo"], autouse=True)
 def process_zone(request: pytest.FixtureRequest) -> Iterator[str]:
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = request.param
-    time.tzset()
-    yield request.param
-    if before is None:
-        os.environ.pop("TZ", None)
-    else:
-        os.environ["TZ"] = before
-    time.tzset()
+    with in_process_zone(request.param) as zone:
+        yield zone
 
 
 def jst(*args: int) -> datetime:
