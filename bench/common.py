@@ -307,8 +307,10 @@ def run_wrk(
     for line in out.stdout.splitlines():
         if line.startswith("BENCHJSON "):
             data: dict[str, Any] = json.loads(line[len("BENCHJSON ") :])
-            data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
             data["errors"] = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
+            # Only answered 2xx count: a refusal (503 when the backlog is full) is not an ack.
+            ok = max(0, data["requests"] - data["errors"])
+            data["rps"] = ok / (data["duration_us"] / 1e6)
             return data
     raise RuntimeError(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
 

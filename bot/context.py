@@ -42,6 +42,8 @@ class Context:
     args: str = ""
     matches: tuple[str, ...] = ()
     state: dict[str, Any] = field(default_factory=dict)
+    # Conversations this transaction has seen hold no offered choices (saves a delete a reply).
+    choices_clear: choices.KnownClear = field(default_factory=set)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -79,4 +81,4 @@ class Context:
         name = adapter or self.event.adapter
         now = self.app.clock.now()
         outbox.enqueue(self.session, name, message, now)
-        await choices.remember(self.session, name, message, now)
+        await choices.remember(self.session, name, message, now, self.choices_clear)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Insert, Integer, Select, bindparam, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.events import Event
@@ -15,9 +16,23 @@ from storage.models import InboxEvent
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
 
-async def store(session: AsyncSession, event: Event, now: datetime) -> bool:
-    """Insert the event unless (adapter, event id) is known; True when it is new."""
-    values = {
+def insert_statement(dialect: str) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING``: the keys it returns are the new events.
+
+    Run with a list of ``row_values`` (executemany): a known (adapter, event id) is skipped.
+    """
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = InboxEvent.__table__
+    return (
+        insert(InboxEvent)
+        .on_conflict_do_nothing(index_elements=["adapter", "event_id"])
+        .returning(table.c.adapter, table.c.event_id)
+    )
+
+
+def row_values(event: Event, now: datetime) -> dict[str, Any]:
+    """The inbox row of a new event, pending."""
+    return {
         "adapter": event.adapter,
         "event_id": event.event_id,
         "serial_key": event.serial_key,
@@ -26,18 +41,9 @@ async def store(session: AsyncSession, event: Event, now: datetime) -> bool:
         "attempts": 0,
         "received_at": now,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(InboxEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["adapter", "event_id"])
-    )
-    result = await session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
 
 
-def _next_pending_query() -> Select[InboxEvent]:
+def _pending_query() -> Select[InboxEvent]:
     earlier = aliased(InboxEvent)
     waits_for_earlier = exists().where(
         earlier.serial_key == InboxEvent.serial_key,
@@ -48,19 +54,42 @@ def _next_pending_query() -> Select[InboxEvent]:
         select(InboxEvent)
         .where(InboxEvent.status == PENDING, ~waits_for_earlier)
         .order_by(InboxEvent.id)
-        .limit(1)
+        .limit(bindparam("batch", type_=Integer))
         .with_for_update(skip_locked=True)
     )
 
 
-# Built once: the statement never changes, and building it costs more than running it.
-_NEXT_PENDING = _next_pending_query()
+# Built once: the statements never change, and building them costs more than running them.
+_PENDING = _pending_query()
+_ONE_PENDING = (
+    select(InboxEvent)
+    .where(InboxEvent.id == bindparam("row_id"), InboxEvent.status == PENDING)
+    .with_for_update(skip_locked=True)
+)
+_COUNT_PENDING = select(func.count()).select_from(InboxEvent).where(InboxEvent.status == PENDING)
+
+
+async def claim_batch(session: AsyncSession, limit: int) -> list[InboxEvent]:
+    """Lock up to ``limit`` of the oldest pending events whose user has no earlier one pending.
+
+    So a batch holds at most one event per user and conversation, and an event is never
+    handled while an earlier one of the same user and conversation waits. The row locks last
+    for the handling transaction: another process skips these rows.
+    """
+    return list(await session.scalars(_PENDING, {"batch": limit}))
 
 
 async def claim_next(session: AsyncSession) -> InboxEvent | None:
-    """Lock the oldest pending event whose user has no earlier event still pending.
+    """The single oldest claimable event (see ``claim_batch``)."""
+    found = await claim_batch(session, 1)
+    return found[0] if found else None
 
-    The row lock lasts for the handling transaction, so another process skips it; an event
-    is never handled while an earlier one of the same user and conversation waits.
-    """
-    return (await session.scalars(_NEXT_PENDING)).first()
+
+async def claim_row(session: AsyncSession, row_id: int) -> InboxEvent | None:
+    """Lock one event by id if it is still pending (redoing a failed batch one by one)."""
+    return (await session.scalars(_ONE_PENDING, {"row_id": row_id})).first()
+
+
+async def count_pending(conn: AsyncConnection) -> int:
+    """How many events wait to be handled, by any process."""
+    return int(await conn.scalar(_COUNT_PENDING) or 0)

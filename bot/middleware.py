@@ -61,5 +61,5 @@ async def resolve_choices(ctx: Context, next: Next) -> None:
     """A typed "1" / "１" / label answering offered choices becomes that button press."""
     # A choice is a number or a short label: longer text never needs the lookup.
     if ctx.event.type == EventType.MESSAGE and len(ctx.event.text) <= MAX_CHOICE_TEXT:
-        ctx.event = await choices.resolve(ctx.session, ctx.event)
+        ctx.event = await choices.resolve(ctx.session, ctx.event, ctx.choices_clear)
     await next()

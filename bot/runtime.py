@@ -12,7 +12,6 @@ from functools import partial
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bot import inbox
 from bot.adapters.base import Sender, WebhookAdapter
 from bot.adapters.registry import platform_factories
 from bot.adapters.relay import RelayAdapter
@@ -24,6 +23,7 @@ from bot.forms import idle
 from bot.forms.definition import load_forms
 from bot.forms.engine import FormEngine
 from bot.i18n import Catalog
+from bot.intake import Intake
 from bot.jobs import Job, JobContext
 from bot.metrics import Metrics
 from bot.ratelimit import RateLimit
@@ -125,6 +125,7 @@ class Runtime:
                 adapter, str(retryable).lower()
             ).inc(),
         )
+        self.intake = Intake(self.engine, self.clock, max_backlog=settings.inbox.max_backlog)
         self.worker = InboxWorker(
             self.sessions,
             self.app,
@@ -132,7 +133,11 @@ class Runtime:
             self.clock,
             self.dispatcher.notify,
             observe=self.metrics.handler_seconds.observe,
+            acks_first=self.intake.acks_first,
+            acks_waiting=self.intake.waiting,
+            on_handled=self.intake.handled,
         )
+        self.intake.on_stored = self.worker.notify
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler = Scheduler(settings.locale.timezone)
         self.scheduler.every(settings.forms.sweep_interval_seconds, self.sweep_forms, "forms.sweep")
@@ -185,15 +190,13 @@ class Runtime:
         self.dispatcher.notify()
 
     async def accept(self, event: Event) -> bool:
-        """Store the event durably, then wake the worker. True if it was new.
+        """Store the event durably (committed with those of concurrent requests), then wake
+        the worker. True if it was new.
 
-        Raises ``DBAPIError``/``OSError`` when it cannot be stored: the caller must not ack.
+        Raises ``DBAPIError``/``OSError`` when it cannot be stored and ``BacklogFull`` when
+        too many events wait: the caller must not ack.
         """
-        async with self.sessions() as session, session.begin():
-            new = await inbox.store(session, event, self.clock.now())
-        if new:
-            self.worker.notify()
-        return new
+        return await self.intake.store(event)
 
     async def _join_tasks(self, grace: float = 5.0) -> None:
         """Let the loops see the stop flag and leave cleanly; cancel what does not."""
@@ -216,6 +219,8 @@ class Runtime:
     async def stop(self, flush_seconds: float | None = None) -> None:
         """Finish the event in hand, flush due replies for a bounded time, release all."""
         self.scheduler.stop()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self.intake.stop(), STOP_GRACE)
         with suppress(TimeoutError):  # an event stuck on a dead connection is retried later
             await asyncio.wait_for(self.worker.stop(), STOP_GRACE)
         flush = flush_seconds

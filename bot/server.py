@@ -27,11 +27,13 @@ from bot.adapters.base import (
     SignatureError,
 )
 from bot.downloads import fetch_download
+from bot.intake import BacklogFull
 from bot.metrics import CONTENT_TYPE
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 RUNTIME = web.AppKey("runtime", Runtime)
+RETRY_LATER = {"Retry-After": "5"}
 
 
 def _error(
@@ -119,11 +121,12 @@ async def _accept(request: web.Request, name: str, error: ErrorResponse) -> web.
     try:
         for event in events:
             new = await runtime.accept(event) or new
+    except BacklogFull as exc:
+        log.warning("refused %s event, backlog full: %s", name, exc)
+        return refuse(503, "busy", "too many events waiting; retry later", headers=RETRY_LATER)
     except (DBAPIError, OSError) as exc:
         log.error("could not store %s event: %s", name, type(exc).__name__)
-        return refuse(
-            503, "unavailable", "event not stored; retry later", headers={"Retry-After": "5"}
-        )
+        return refuse(503, "unavailable", "event not stored; retry later", headers=RETRY_LATER)
     counter = runtime.metrics.received if new else runtime.metrics.duplicates
     counter.labels(name).inc()
     if isinstance(parsed, Batch):

@@ -137,6 +137,10 @@ class InboxSettings(BaseModel):
     user_rate_per_second: float = Field(3.0, gt=0)
     user_burst: int = Field(30, ge=1)
     max_attempts: int = Field(5, ge=1)
+    # Events handled in one transaction (one commit for many); a failing one is redone alone.
+    batch_size: int = Field(32, ge=1, le=500)
+    # Pending events beyond which new ones are refused with 503 + Retry-After (0: no bound).
+    max_backlog: int = Field(20_000, ge=0)
 
 
 class LocaleSettings(BaseModel):

@@ -21,7 +21,12 @@ def create_engine(
 
 
 def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:
-    engine = _create_async_engine(url, connect_args={"timeout": 30})
+    # One connection: SQLite has one write lock and every transaction here takes it
+    # (BEGIN IMMEDIATE), so writers queue in the event loop, first come first served,
+    # instead of sleeping in SQLite's busy handler (1, 2, 5 … 100 ms steps) until it frees.
+    engine = _create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

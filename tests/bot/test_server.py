@@ -14,6 +14,7 @@ import pytest
 from bot.adapters.relay import SIGNATURE_HEADER, TIMESTAMP_HEADER, RelayAdapter
 from bot.app import App
 from bot.context import Context
+from bot.intake import Intake
 from bot.messages import Choice
 from bot.runtime import Runtime
 from handlers import register as register_features
@@ -350,6 +351,7 @@ async def test_event_refused_during_an_outage_is_accepted_as_new_afterwards(
             with monkeypatch.context() as patch:
                 patch.setattr(bot.runtime, "engine", down)
                 patch.setattr(bot.runtime, "sessions", session_factory(down))
+                patch.setattr(bot.runtime, "intake", Intake(down, bot.runtime.clock))
                 refused = await bot.post(payload)
                 health_down = await bot.get("/healthz")
             rows_during = await bot.inbox()

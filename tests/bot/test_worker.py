@@ -178,8 +178,9 @@ async def test_two_workers_on_postgresql_handle_each_event_once_in_order(
     runtimes = [_runtime(postgres_url, RecordingSender(), register=record_for(i)) for i in (1, 2)]
     for runtime in runtimes:
         await runtime.prepare()
-    users = [f"U{i}" for i in range(6)]
-    for n in range(20):
+    # More people than one batch holds, so the second worker finds claimable events.
+    users = [f"U{i}" for i in range(40)]
+    for n in range(5):
         for user in users:
             await runtimes[0].accept(make_event(f"n{n}", user=user))
     counts = await asyncio.gather(*(r.worker.handle_pending() for r in runtimes))
@@ -187,9 +188,9 @@ async def test_two_workers_on_postgresql_handle_each_event_once_in_order(
     outbox_rows = await _outbox(runtimes[0])
     for runtime in runtimes:
         await runtime.stop(flush_seconds=0)
-    assert sum(counts) == 120 and len(seen) == 120
-    assert len({(u, n) for u, n, _ in seen}) == 120
+    assert sum(counts) == 200 and len(seen) == 200
+    assert len({(u, n) for u, n, _ in seen}) == 200
     assert all(c > 0 for c in counts), "both workers took part"
     for user in users:
-        assert [n for u, n, _ in seen if u == user] == list(range(20))
-    assert len(outbox_rows) == 120
+        assert [n for u, n, _ in seen if u == user] == list(range(5))
+    assert len(outbox_rows) == 200

@@ -180,10 +180,11 @@ async def test_two_hundred_people_at_once_with_duplicates_and_late_retries(
             batch = {}
         if event is not None:
             batch[event.user.id] = event
-    for _ in range(600):
+    for _ in range(600):  # until every report is filed and its receipt delivered
         async with runtime.sessions() as session:
             done = await session.scalar(select(func.count()).select_from(Issue))
-        if done == len(people):
+        receipts = [m for _, m in sender.sent if "受付番号" in m.text]
+        if done == len(receipts) == len(people):
             break
         await asyncio.sleep(0.1)
     async with runtime.sessions() as session:

@@ -1,0 +1,160 @@
+"""Group commit for the ack path: the events of concurrent requests share one transaction.
+
+A request is acknowledged only once its event is committed to the inbox. Committing once per
+request caps a process at one fsync (SQLite) or one WAL flush (PostgreSQL) per request; here
+the requests that arrive while a commit is in progress wait for the next one, which stores
+them all. Nobody waits on a timer: one request alone is committed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import inbox
+from bot.clock import Clock
+from bot.events import Event
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 128  # events per transaction; bounds one statement's size and one commit's wait
+RECOUNT_SECONDS = 1.0
+QUIET = 0.002  # seconds without a request before handling starts
+MAX_DEFER = 0.02  # the longest handling is held back while requests keep coming
+
+
+class BacklogFull(Exception):
+    """More events are pending than this process may hold; the platform should retry later."""
+
+
+@dataclass
+class _Waiting:
+    event: Event
+    done: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Intake:
+    """Stores inbound events durably, many requests per commit, and counts the backlog."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        clock: Clock,
+        *,
+        max_backlog: int = 0,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._statement = inbox.insert_statement(engine.dialect.name)
+        self._max_backlog = max_backlog
+        self.on_stored: Callable[[], None] = lambda: None  # wakes the worker
+        self._queue: list[_Waiting] = []
+        self._flushing: asyncio.Task[None] | None = None
+        self._last_request = 0.0
+        # Pending events as this process sees them: + what it stores, - what its worker
+        # handles; re-counted from the database when it nears the bound.
+        self.backlog = 0
+        self._counted_at = -RECOUNT_SECONDS
+
+    async def acks_first(self) -> None:
+        """Hold back handling while requests are arriving, at most ``MAX_DEFER`` seconds.
+
+        Returns once no request has reached the intake for ``QUIET`` seconds. Acks are what the
+        platforms time (Slack retries after 3 s) and handling is throughput work behind a
+        durable inbox, so under a flood the handler runs in bounded turns (see
+        ``worker.BATCH_MIN_SECONDS``) after each ``MAX_DEFER`` and ``max_backlog`` takes over.
+        """
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + MAX_DEFER
+        while (now := loop.time()) < give_up:
+            quiet_for = now - self._last_request
+            if not self._queue and self._flushing is None and quiet_for >= QUIET:
+                return
+            await asyncio.sleep(min(QUIET, give_up - now))
+
+    def waiting(self) -> bool:
+        """Whether a request is waiting for its commit right now."""
+        return bool(self._queue) or self._flushing is not None
+
+    def handled(self, count: int) -> None:
+        """The worker finished ``count`` events (of this or another process)."""
+        self.backlog = max(0, self.backlog - count)
+
+    async def store(self, event: Event) -> bool:
+        """Commit the event to the inbox; True when it is new, False for a duplicate.
+
+        Raises ``BacklogFull`` when the pending backlog is at its bound, and the database's
+        ``DBAPIError``/``OSError`` when the commit fails: in both cases nothing is acked.
+        """
+        if await self._over_bound():
+            raise BacklogFull(f"{self.backlog} events pending")
+        waiting = _Waiting(event)
+        self._queue.append(waiting)
+        self._last_request = asyncio.get_running_loop().time()
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush(), name="inbox-intake")
+        return await waiting.done
+
+    async def _over_bound(self) -> bool:
+        """Whether the backlog is at its bound; near it, counted in the database (all
+        processes' events, handled by any of them) at most once a second."""
+        if not self._max_backlog or self.backlog < self._max_backlog:
+            return False
+        now = asyncio.get_running_loop().time()
+        if now - self._counted_at >= RECOUNT_SECONDS:
+            self._counted_at = now
+            async with self._engine.begin() as conn:
+                self.backlog = await inbox.count_pending(conn)
+        return self.backlog >= self._max_backlog
+
+    async def _flush(self) -> None:
+        """Commit queued events batch by batch until the queue is empty."""
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._commit(batch)
+        finally:
+            self._flushing = None
+            if self._queue:  # cancelled mid-way: fail the rest rather than leave them hanging
+                for waiting in self._queue:
+                    if not waiting.done.done():
+                        waiting.done.set_exception(ConnectionError("intake stopped"))
+                self._queue = []
+
+    async def _commit(self, batch: Sequence[_Waiting]) -> None:
+        first: dict[tuple[str, str], _Waiting] = {}
+        for waiting in batch:
+            first.setdefault((waiting.event.adapter, waiting.event.event_id), waiting)
+        try:
+            new = await self._insert(list(first.values()))
+        except Exception as exc:  # every waiting request answers 503; none is acked
+            for waiting in batch:
+                if not waiting.done.done():
+                    waiting.done.set_exception(exc)
+            return
+        for waiting in batch:
+            key = (waiting.event.adapter, waiting.event.event_id)
+            is_new = key in new and first[key] is waiting
+            if not waiting.done.done():
+                waiting.done.set_result(is_new)
+        if new:
+            self.backlog += len(new)
+            self.on_stored()
+
+    async def _insert(self, batch: Sequence[_Waiting]) -> set[tuple[str, str]]:
+        now = self._clock.now()
+        rows = [inbox.row_values(waiting.event, now) for waiting in batch]
+        async with self._engine.begin() as conn:
+            result = await conn.execute(self._statement, rows)
+            return {(adapter, event_id) for adapter, event_id in result.all()}
+
+    async def stop(self) -> None:
+        """Let the commit in progress finish; requests still queued behind it fail."""
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)

@@ -1,0 +1,111 @@
+"""Group commit on the ack path, batched handling, and the backlog bound."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import inbox, worker
+from bot.app import App
+from bot.context import Context
+from handlers import register as register_features
+from storage.models import InboxEvent, OutboxMessage
+from tests.builders import make_event, relay_payload
+from tests.edge import edge
+from tests.harness import harness
+
+
+async def _statuses(sessions) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        rows = await session.execute(select(InboxEvent.event_id, InboxEvent.status))
+        return {event_id: status for event_id, status in rows}
+
+
+async def test_concurrent_requests_share_commits_and_each_is_stored_once(
+    database_url: str,
+) -> None:
+    """60 requests at once, each event twice: 60 new, 60 duplicates, 60 rows, 60 replies."""
+    async with edge(database_url) as bot:
+        payloads = [relay_payload(text="ヘルプ", user=f"U{n}", event_id=f"e{n}") for n in range(60)]
+        replies = await asyncio.gather(*(bot.post(p) for p in payloads + payloads))
+        rows = await bot.inbox()
+        await bot.settle()
+    assert all(r.status == 200 for r in replies)
+    assert sum(1 for r in replies if r.body.get("duplicate")) == 60
+    assert sorted(r.event_id for r in rows) == sorted(f"e{n}" for n in range(60))
+    texts = [d.body["text"] for d in bot.platform.deliveries]
+    assert len(texts) == 60 and all("できること" in t for t in texts)
+
+
+async def test_one_failing_event_in_a_batch_spoils_nothing_else(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch is rolled back and redone one by one: the bad event alone fails (with an
+    apology), every other event is handled once and its reply sent once."""
+    monkeypatch.setattr(worker, "BATCH_SECONDS", 60.0)  # all 8 in one batch, however slow
+    calls: list[str] = []
+
+    def flaky(app: App) -> None:
+        register_features(app)
+
+        @app.message(r"^n(\d+)$")
+        async def listener(ctx: Context) -> None:
+            calls.append(ctx.matches[0])
+            await ctx.say(f"ok {ctx.matches[0]}")
+            if ctx.matches[0] == "3":
+                raise RuntimeError("a bug in one listener")
+
+    async with harness(database_url, register=flaky) as bot:
+        for n in range(8):
+            await bot.runtime.accept(make_event(f"n{n}", user=f"U{n}", event_id=f"e{n}"))
+        handled = await bot.runtime.worker.handle_batch()
+        left = await bot.runtime.worker.handle_pending()
+        await bot.runtime.dispatcher.drain(5)
+        statuses = await _statuses(bot.runtime.sessions)
+    assert (handled, left) == (4, 4)  # the batch stopped at the bad event; the rest waited
+    assert statuses == {f"e{n}": inbox.FAILED if n == 3 else inbox.DONE for n in range(8)}
+    texts = sorted(bot.sender.texts)
+    assert [t for t in texts if t.startswith("ok")] == sorted(f"ok {n}" for n in range(8) if n != 3)
+    assert sum(1 for t in texts if not t.startswith("ok")) == 1  # the apology
+    # 0-3 ran in the rolled-back batch, then alone; 4-7 only in the next batch
+    assert [calls.count(str(n)) for n in range(8)] == [2, 2, 2, 2, 1, 1, 1, 1]
+
+
+async def test_a_batch_takes_one_event_per_person_so_order_holds(database_url: str) -> None:
+    seen: list[str] = []
+
+    def record(app: App) -> None:
+        @app.message(r"^n(\d+)$")
+        async def listener(ctx: Context) -> None:
+            seen.append(ctx.matches[0])
+
+    async with harness(database_url, register=record) as bot:
+        for n in range(5):
+            await bot.runtime.accept(make_event(f"n{n}", user="U1"))
+        first_batch = await bot.runtime.worker.handle_batch()
+        rest = await bot.runtime.worker.handle_pending()
+    assert first_batch == 1 and rest == 4
+    assert seen == ["0", "1", "2", "3", "4"]
+
+
+async def test_full_backlog_is_refused_with_503_and_nothing_is_lost(database_url: str) -> None:
+    """Past ``max_backlog`` pending events, a request gets 503 + Retry-After and is not
+    stored; once the worker catches up the same request is accepted and answered."""
+    async with edge(database_url, inbox={"max_backlog": 3}) as bot:
+        payloads = [relay_payload(text="ヘルプ", user=f"U{n}", event_id=f"e{n}") for n in range(4)]
+        accepted = [await bot.post(p) for p in payloads[:3]]
+        refused = await bot.post(payloads[3])
+        stored = len(await bot.inbox())
+        await bot.settle()
+        retried = await bot.post(payloads[3])
+        await bot.settle()
+        async with bot.runtime.sessions() as session:
+            replies = await session.scalar(select(func.count()).select_from(OutboxMessage))
+    assert [r.status for r in accepted] == [200, 200, 200]
+    assert refused.status == 503 and refused.body["error"] == "busy"
+    assert refused.headers["Retry-After"] == "5"
+    assert stored == 3
+    assert retried.status == 200 and retried.body == {"ok": True}
+    assert replies == 4
