@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bot import choices
 from bot.context import UserInfo
@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 Next = Callable[[], Awaitable[None]]
 DISPLAY_NAME_LENGTH = 255  # the staff.display_name column
 MAX_CHOICE_TEXT = 100
+# Built once: these run on every event.
+_STAFF = select(Staff).where(
+    Staff.adapter == bindparam("adapter"), Staff.external_id == bindparam("user")
+)
 
 
 async def identify_user(ctx: Context, next: Next) -> None:
@@ -29,9 +33,7 @@ async def identify_user(ctx: Context, next: Next) -> None:
     """
     event = ctx.event
     name = (event.user.name or event.user.id)[:DISPLAY_NAME_LENGTH]
-    staff = await ctx.session.scalar(
-        select(Staff).where(Staff.adapter == event.adapter, Staff.external_id == event.user.id)
-    )
+    staff = await ctx.session.scalar(_STAFF, {"adapter": event.adapter, "user": event.user.id})
     if staff is None:
         staff = Staff(
             adapter=event.adapter,

@@ -15,9 +15,11 @@ from sqlalchemy import (
     Boolean,
     ForeignKey,
     Index,
+    Select,
     String,
     UniqueConstraint,
     and_,
+    bindparam,
     column,
     select,
     table,
@@ -128,28 +130,33 @@ async def active_groups(session: AsyncSession) -> list[GroupRecord]:
     ]
 
 
+def _entry_query() -> Select[str | None, bool, str | None]:
+    staff = staff_directory
+    return (
+        select(staff.c.section, staff.c.active, WorkingGroup.name)
+        .select_from(staff)
+        .outerjoin(
+            GroupLeader,
+            and_(
+                GroupLeader.adapter == staff.c.adapter,
+                GroupLeader.user_id == staff.c.external_id,
+            ),
+        )
+        .outerjoin(
+            WorkingGroup,
+            and_(WorkingGroup.id == GroupLeader.group_id, WorkingGroup.active.is_(True)),
+        )
+        .where(staff.c.id == bindparam("staff_id"))
+        .order_by(WorkingGroup.name)
+    )
+
+
+_ENTRY = _entry_query()  # built once: it runs on every event
+
+
 async def directory_entry(session: AsyncSession, staff_id: int) -> DirectoryEntry:
     """Section, status and led groups of one staff row, in one query (runs on every event)."""
-    staff = staff_directory
-    rows = (
-        await session.execute(
-            select(staff.c.section, staff.c.active, WorkingGroup.name)
-            .select_from(staff)
-            .outerjoin(
-                GroupLeader,
-                and_(
-                    GroupLeader.adapter == staff.c.adapter,
-                    GroupLeader.user_id == staff.c.external_id,
-                ),
-            )
-            .outerjoin(
-                WorkingGroup,
-                and_(WorkingGroup.id == GroupLeader.group_id, WorkingGroup.active.is_(True)),
-            )
-            .where(staff.c.id == staff_id)
-            .order_by(WorkingGroup.name)
-        )
-    ).all()
+    rows = (await session.execute(_ENTRY, {"staff_id": staff_id})).all()
     if not rows:
         return DirectoryEntry(section=None, active=True, groups=())
     section, active = rows[0][0], bool(rows[0][1])

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.forms import FormSession
 
 ACTIVE, SUBMITTED, CANCELLED, EXPIRED = "active", "submitted", "cancelled", "expired"
 
+_ACTIVE = (  # built once: it runs on every event
+    select(FormSession)
+    .where(
+        FormSession.adapter == bindparam("adapter"),
+        FormSession.user_id == bindparam("user"),
+        FormSession.status == ACTIVE,
+    )
+    .order_by(FormSession.id.desc())
+    .limit(1)
+)
+
 
 async def active_session(session: AsyncSession, adapter: str, user_id: str) -> FormSession | None:
     """The form this person is filling in now, if any (at most one at a time)."""
-    rows = await session.scalars(
-        select(FormSession)
-        .where(
-            FormSession.adapter == adapter,
-            FormSession.user_id == user_id,
-            FormSession.status == ACTIVE,
-        )
-        .order_by(FormSession.id.desc())
-        .limit(1)
-    )
+    rows = await session.scalars(_ACTIVE, {"adapter": adapter, "user": user_id})
     return rows.first()
 
 
