@@ -2,9 +2,10 @@
 
 Duty reminders and digests must never land on a day the office is closed: weekends, national
 holidays (振替休日 and 国民の休日 included), 年末年始 (29 Dec – 3 Jan) and the town's own
-closure days. National holidays come from the ``holidays`` package, which computes them offline
-(1949–2099; outside those years no day is a national holiday). Every conversion goes through
-the municipality's zone explicitly, so the result never depends on the process time zone.
+closure days. National holidays come from the ``holidays`` package, computed offline and kept as
+a table in ``bot.jp_holidays`` (1949–2099; outside those years no day is a national holiday).
+Every conversion goes through the municipality's zone explicitly, so the result never depends
+on the process time zone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import holidays
+from bot import jp_holidays
 
 __all__ = ["AdjustPolicy", "ClosureReason", "MunicipalCalendar", "national_holidays"]
 
@@ -28,8 +29,8 @@ _FISCAL_YEAR_FIRST_MONTH = 4  # 年度 starts on 1 April
 
 @cache
 def national_holidays(year: int) -> frozenset[dt.date]:
-    """Japan's national holidays in ``year``; computed once per year, then cached."""
-    return frozenset(holidays.country_holidays("JP", years=year))
+    """Japan's national holidays in ``year``; read once per year, then cached."""
+    return jp_holidays.in_year(year)
 
 
 def _is_year_end(day: dt.date) -> bool:

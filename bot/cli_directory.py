@@ -10,16 +10,17 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING
 
 from bot.clock import SystemClock
 from bot.i18n import Catalog
-from config.settings import Settings
-from handlers.directory_export import export_directory
-from handlers.directory_files import UnreadableFile
-from handlers.directory_import import ImportOutcome, ImportRequest, import_directory, report_line
-from storage.directory_sync import SyncResult
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from config.settings import Settings
+    from handlers.directory_import import ImportOutcome, ImportRequest
+    from storage.directory_sync import SyncResult
 
 EXIT_FILE = 5  # the file has problems (or cannot be read): nothing was imported
 
@@ -51,6 +52,9 @@ async def run(
     sessions: async_sessionmaker[AsyncSession],
     text: Text,
 ) -> int:
+    # The import and export code is loaded here, not with the CLI: `dxbot serve` never needs it.
+    from handlers.directory_import import ImportRequest, import_directory
+
     catalog = Catalog.load(default=settings.locale.default)
     if args.directory_command == "export":
         return await _export(args, settings, sessions, catalog, text)
@@ -84,6 +88,8 @@ def _print_problems(
     catalog: Catalog,
     text: Text,
 ) -> None:
+    from handlers.directory_import import report_line
+
     # A dry run's report is its answer (stdout); a refused import is an error (stderr).
     out = sys.stdout if request.dry_run else sys.stderr
     key = "directory.dry_run_problems" if request.dry_run else "directory.problems"
@@ -119,6 +125,9 @@ async def _export(
     catalog: Catalog,
     text: Text,
 ) -> int:
+    from handlers.directory_export import export_directory
+    from handlers.directory_files import UnreadableFile
+
     locale = settings.locale.default
     try:
         counts = await export_directory(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +36,8 @@ def backup(settings: Settings, target: Path, text: Text) -> int:
     if source is None:
         print(text("backup_postgres"))
         return EXIT_UNSUPPORTED
+    import sqlite3  # only here: a PostgreSQL `dxbot serve` never loads it (~1 MB)
+
     target.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
         src.backup(dst)

@@ -1,16 +1,46 @@
-"""Migrations: upgrade/downgrade round trip; serve refuses an old PostgreSQL schema."""
+"""Migrations: upgrade/downgrade round trip; serve refuses an old PostgreSQL schema.
+
+``storage.migrate`` reads revisions without alembic; here its answers are compared with
+alembic's own.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.runtime import Runtime, SchemaOutOfDate
 from storage import migrate
 from storage.engine import create_engine
 from tests.conftest import fast_settings
+
+
+async def _alembic_current(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+
+
+def test_head_revision_is_alembics_head() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS))
+    assert migrate.head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_heads_follow_merges_and_see_a_fork(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text('revision: str = "a1"\ndown_revision: str | None = None\n')
+    (tmp_path / "b.py").write_text('revision = "b1"\ndown_revision = "a1"\n')
+    (tmp_path / "c.py").write_text('revision = "c1"\ndown_revision = "a1"\n')
+    assert migrate.heads(tmp_path) == {"b1", "c1"}  # a fork, which head_revision() refuses
+    (tmp_path / "m.py").write_text('revision = "m1"\ndown_revision = ("b1", "c1")\n')
+    assert migrate.heads(tmp_path) == {"m1"}
 
 
 async def _tables(url: str) -> set[str]:
@@ -27,10 +57,15 @@ async def test_upgrade_downgrade_round_trip(database_url: str) -> None:
         assert await migrate.is_up_to_date(engine)
         await migrate.downgrade(engine, "base")
         assert await migrate.current_revision(engine) is None
+        assert await _alembic_current(engine) is None
         assert "inbox" not in await _tables(database_url)
+        await migrate.upgrade(engine, "0004")
+        assert await migrate.current_revision(engine) == "0004" == await _alembic_current(engine)
+        assert not await migrate.is_up_to_date(engine)
         await migrate.upgrade(engine)
         await migrate.upgrade(engine)  # idempotent
         assert await migrate.current_revision(engine) == migrate.head_revision()
+        assert await _alembic_current(engine) == migrate.head_revision()
     finally:
         await engine.dispose()
     assert {"inbox", "outbox", "staff", "pending_choices"} <= await _tables(database_url)

@@ -463,7 +463,8 @@ def test_environment_variables_enable_slack_in_the_runtime(
 ) -> None:
     monkeypatch.setenv("DXBOT_SLACK_SIGNING_SECRET", SIGNING_SECRET)
     monkeypatch.setenv("DXBOT_SLACK_BOT_TOKEN", BOT_TOKEN)
-    assert from_settings in platform_factories()
+    built = [make(Settings()) for make in platform_factories()]
+    assert [type(a) for a in built if a is not None] == [SlackAdapter]
     found = webhooks_from_settings(Settings())
     assert isinstance(found["slack"], SlackAdapter)
 
@@ -655,7 +656,8 @@ async def test_outbox_honours_slacks_retry_after(
     clock.advance(seconds=2)
     await dispatcher.drain(5)
     [row] = await _rows(sessions)
-    assert slack.texts == ["お知らせ"] and row.status == outbox.SENT and row.attempts == 2
+    # A 429 is Slack's pacing, not a failed try: only the delivery counts.
+    assert slack.texts == ["お知らせ"] and row.status == outbox.SENT and row.attempts == 1
 
 
 @pytest.mark.parametrize("failure", [500, "hang"], ids=["5xx", "timeout"])

@@ -1,0 +1,90 @@
+"""`dxbot serve` on a current schema loads nothing it does not use (benchmark item 6).
+
+Each package below costs megabytes of resident memory in every server process: alembic only
+migrates, openpyxl only reads and writes XLSX files, the platform SDKs only serve their own
+platform, and ``holidays`` was replaced by a table (``bot.jp_holidays``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.builders import RELAY_SECRET
+from tests.conftest import _migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+NOT_AT_START = (
+    "alembic",
+    "mako",
+    "openpyxl",
+    "numpy",
+    "PIL",
+    "matplotlib",
+    "holidays",
+    "slack_sdk",
+    "jwt",
+    "cryptography",
+    "bot.adapters.slack",
+    "bot.adapters.lineworks",
+    "bot.adapters.matrix",
+)
+# Runs `dxbot serve` in the child; once it is healthy and has idled a moment (the jobs run at
+# start), prints what is loaded, then stops the server the way an operator would (SIGTERM).
+CHILD = """
+import json, os, signal, sys, threading, time, urllib.request
+from bot import cli
+
+def watch():
+    url = "http://127.0.0.1:%s/healthz" % os.environ["DXBOT_HTTP_PORT"]
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    time.sleep(1)
+    print(json.dumps(sorted(sys.modules)), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+threading.Thread(target=watch, daemon=True).start()
+sys.exit(cli.main(["serve"]))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_serve_on_a_current_schema_loads_no_unused_package(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'town.db'}"
+    await _migrate(url)  # here, so that the server finds the schema current
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DXBOT_DATABASE_URL": url,
+        "DXBOT_HTTP_PORT": str(_free_port()),
+        "DXBOT_RELAY_SECRET": RELAY_SECRET,
+        "DXBOT_RELAY_OUTBOUND_URL": "http://127.0.0.1:9/",
+        "DXBOT_LOGGING_LEVEL": "WARNING",
+    }
+    done = subprocess.run(  # noqa: ASYNC221 - the child is the server under test
+        [sys.executable, "-c", CHILD],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "bot.server" in loaded and "handlers" in loaded  # it really served
+    found = {name for name in loaded if name.partition(".")[0] in NOT_AT_START}
+    found |= {name for name in NOT_AT_START if name in loaded}
+    assert not found
