@@ -3,7 +3,9 @@
     python -m bench.memory                   # 5 starts each, SQLite and PostgreSQL
     python -m bench.memory --starts 3 --imports 15
 
-Each start: a fresh database, ``dxbot serve`` pinned to CPU 0, polled on /healthz every 10 ms
+Each start: a new, migrated database (a restart, the usual case; ``dxbot-sqlite-first-start``:
+a new SQLite file that ``serve`` migrates itself, as on a town's first day), ``dxbot serve`` pinned
+to CPU 0, polled on /healthz every 10 ms
 (start-up = process spawn → first 200), then RSS (VmRSS) 2 s later. ``--imports N`` also prints
 the N heaviest modules by ``python -X importtime`` (cumulative µs), the usual cause of both.
 RSS after a sustained run is measured by ``python -m bench.e2e`` (column "RSS after").
@@ -21,6 +23,8 @@ from pathlib import Path
 from bench import common, webhook
 from bench.common import Proc, median, table
 
+FIRST = "-first-start"  # a new SQLite file, migrated by serve itself (imports alembic)
+
 
 def one(kind: str, platform: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
@@ -28,7 +32,9 @@ def one(kind: str, platform: str) -> tuple[float, float]:
         if kind == "limit-ack":
             procs = webhook._server("ack")(port, Path(tmp))
         else:
-            procs = webhook.dxbot_start(kind.removeprefix("dxbot-"), platform)(port, Path(tmp))
+            backend = kind.removeprefix("dxbot-").removesuffix(FIRST)
+            start = webhook.dxbot_start(backend, platform, first_start=kind.endswith(FIRST))
+            procs = start(port, Path(tmp))
         with common.stopping(procs):
             startup = procs[-1].wait_http(f"http://127.0.0.1:{port}/healthz")
             time.sleep(2)
@@ -57,7 +63,8 @@ def main() -> None:
     parser.add_argument("--imports", type=int, default=12)
     args = parser.parse_args()
     common.print_machine()
-    kinds = ["limit-ack", "dxbot-sqlite"] + (["dxbot-pg"] if common.pg_available() else [])
+    kinds = ["limit-ack", "dxbot-sqlite", f"dxbot-sqlite{FIRST}"]
+    kinds += ["dxbot-pg"] if common.pg_available() else []
     port = common.free_port()
     platform = f"http://127.0.0.1:{port}"
     proc = Proc(

@@ -134,13 +134,17 @@ def dxbot_env(
 
 
 def dxbot_start(
-    backend: str, outbound: str, synchronous: str = "FULL"
+    backend: str, outbound: str, synchronous: str = "FULL", *, first_start: bool = False
 ) -> Callable[[int, Path], list[Proc]]:
+    """``dxbot serve`` on a new, migrated database (a restart, the usual case); with
+    ``first_start`` on SQLite, on a new file that ``serve`` itself migrates."""
+
     def start(port: int, work: Path) -> list[Proc]:
         if backend == "sqlite":
             url = f"sqlite+aiosqlite:///{work / 'dxbot.sqlite3'}"
         else:
             url = common.pg_recreate(common.db_name("dxbot"))
+        if not (backend == "sqlite" and first_start):
             env = dxbot_env(port, url, outbound)
             migrate = Proc("dxbot-migrate", [common.python(), "-m", "bot.cli", "migrate"], env=env)
             if migrate.proc.wait(timeout=120) != 0:
