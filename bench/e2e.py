@@ -4,11 +4,14 @@ with slack-bolt's ack-only rate, in rounds (bolt, dxbot-sqlite, dxbot-pg, bolt, 
     python -m bench.e2e                         # 3 rounds; 10 s saturation; 200 events/s for 15 s
     python -m bench.e2e --rounds 1 --rate 200 --rate-seconds 15 --backends sqlite
 
-Per dxbot round: (1) saturation — wrk, 32 connections, 10 s, every event from its own user;
-what counts is what the fake platform received in that window (handled and delivered, not
-merely acked) and the backlog left at its end; (2) after the backlog drained (bounded wait),
-an open-loop 200 events/s for ``--rate-seconds`` from a Python client on CPU 1: reply latency
-= the platform's receive time − the send time, per event. RSS is read after both.
+The events are form steps: people filling in the issue-report form (「課題を報告」, then one
+answer per question), 50 people interleaved, so every event loads and saves a form session
+and queues the next question. Per dxbot round: (1) saturation — wrk, 32 connections, 10 s;
+what counts is the events whose answer the fake platform received in that window (handled
+and delivered, not merely acked) and the backlog left at its end; (2) after the backlog
+drained (bounded wait), an open-loop 200 events/s for ``--rate-seconds`` from a Python client
+on CPU 1: reply latency = the platform's receive time of the answer − the send time, per
+event. RSS is read after both.
 """
 
 from __future__ import annotations
@@ -30,15 +33,44 @@ from bench.webhook import RELAY_HEADERS, SLACK_HEADERS
 DRAIN_LIMIT = 120.0  # seconds the backlog may take to drain before the latency phase
 
 
-def unique_user_rows(count: int, prefix: str) -> Any:
-    """Relay messages, each from its own user: a reply is matched to its event by conversation."""
+# The issue-report form up to its last question: nine steps, each answered with one message
+# (the first, 「課題を報告」, with two: the introduction and the first question).
+FORM_STEPS = [
+    "課題を報告",
+    "市民課",
+    "住民票の交付",
+    "紙の申請書をExcelに手入力で転記している",
+    "申請内容が最初からデータで届き、転記が不要になる",
+    "毎日",
+    "30分",
+    "3人",
+    "スキップ",
+]
+BLOCK = 50  # users whose steps interleave: one person's next message comes 50 events later
+
+
+def form_events(count: int, prefix: str, help_only: bool = False) -> list[tuple[str, str]]:
+    """(user, text) in sending order: blocks of ``BLOCK`` people filling in the form, step by
+    step, so each person's messages arrive in order and spaced out, as people type them."""
+    steps = ["ヘルプ"] if help_only else FORM_STEPS
+    found: list[tuple[str, str]] = []
+    block = 0
+    while len(found) < count:
+        for text in steps:
+            for n in range(BLOCK):
+                found.append((f"{prefix}-{block * BLOCK + n}", text))
+        block += 1
+    return found[:count]
+
+
+def signed_rows(events: list[tuple[str, str]], prefix: str) -> Any:
+    """Signed relay message events for ``events``."""
     import hashlib
     import hmac
 
     ts = str(int(time.time()))
     now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
-    for n in range(count):
-        user = f"{prefix}-{n}"
+    for n, (user, text) in enumerate(events):
         body = json.dumps(
             {
                 "event_id": f"{prefix}-e{n}",
@@ -46,7 +78,7 @@ def unique_user_rows(count: int, prefix: str) -> Any:
                 "occurred_at": now,
                 "user": {"id": user, "name": "田中 花子"},
                 "conversation": {"id": f"dm-{user}", "kind": "direct"},
-                "text": "ヘルプ",
+                "text": text,
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -56,6 +88,20 @@ def unique_user_rows(count: int, prefix: str) -> Any:
         yield ["application/json", ts, sig, body]
 
 
+def answered(messages: int) -> int:
+    """Events answered in a conversation that received ``messages`` messages (the first event
+    is answered by two)."""
+    return max(0, messages - 1)
+
+
+def handled_events(rows: list[list[Any]], prefix: str, until: float = float("inf")) -> int:
+    per: dict[str, int] = {}
+    for t, conversation in rows:
+        if t <= until and conversation.startswith(f"dm-{prefix}"):
+            per[conversation] = per.get(conversation, 0) + 1
+    return sum(answered(n) for n in per.values())
+
+
 def platform_stats(base: str, since: float, rows: bool = False) -> dict[str, Any]:
     url = f"{base}/stats?since={since}&rows={int(rows)}"
     with urllib.request.urlopen(url, timeout=30) as response:
@@ -63,13 +109,16 @@ def platform_stats(base: str, since: float, rows: bool = False) -> dict[str, Any
     return data
 
 
-async def open_loop(url: str, rate: float, seconds: float, prefix: str) -> dict[str, float]:
-    """Send ``rate`` events/s on schedule (not waiting for the previous one); send times."""
+async def open_loop(
+    url: str, rate: float, seconds: float, prefix: str, help_only: bool
+) -> tuple[dict[str, list[float]], int]:
+    """Send ``rate`` events/s on schedule (not waiting for answers); per conversation, the send
+    times of its events in order, and the count of refused or failed requests."""
     import aiohttp
 
-    count = int(rate * seconds)
-    rows = list(unique_user_rows(count, prefix))
-    sent: dict[str, float] = {}
+    events = form_events(int(rate * seconds), prefix, help_only)
+    rows = list(signed_rows(events, prefix))
+    sent: dict[str, list[float]] = {}
     errors = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
 
@@ -78,7 +127,7 @@ async def open_loop(url: str, rate: float, seconds: float, prefix: str) -> dict[
             body = row[-1].encode()
             headers = dict(zip(RELAY_HEADERS, row[:-1], strict=True))
             conversation = json.loads(body)["conversation"]["id"]
-            sent[conversation] = time.time()
+            sent.setdefault(conversation, []).append(time.time())
             try:
                 async with http.post(url, data=body, headers=headers) as response:
                     if response.status != 200:
@@ -96,8 +145,23 @@ async def open_loop(url: str, rate: float, seconds: float, prefix: str) -> dict[
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(row)))
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=seconds + 60)
-    sent["__errors__"] = errors
-    return sent
+    return sent, errors
+
+
+def latencies(sent: dict[str, list[float]], rows: list[list[Any]]) -> list[float]:
+    """ms from each event's send to the delivery of its answer: a conversation's k-th event is
+    answered by its (k+2)-th message (the first event by two messages)."""
+    received: dict[str, list[float]] = {}
+    for t, conversation in rows:
+        if conversation in sent:
+            received.setdefault(conversation, []).append(t)
+    found = []
+    for conversation, times in sent.items():
+        got = sorted(received.get(conversation, []))
+        for k, at in enumerate(sorted(times)):
+            if k + 1 < len(got):
+                found.append((got[k + 1] - at) * 1000)
+    return sorted(found)
 
 
 def run_dxbot(backend: str, platform: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -117,40 +181,37 @@ def run_dxbot(backend: str, platform: str, args: argparse.Namespace) -> dict[str
             path = work / "sat.tsv"
             count = int(args.cap * args.seconds) + 2000
             prefix = f"sat{uuid.uuid4().hex[:8]}"
-            common.write_requests(path, RELAY_HEADERS, unique_user_rows(count, prefix))
+            common.write_requests(
+                path, RELAY_HEADERS, signed_rows(form_events(count, prefix, args.help), prefix)
+            )
             t0 = time.time()
             load = common.run_wrk(url, path, connections=32, seconds=args.seconds)
             t1 = time.time()
-            stats = platform_stats(platform, t0, rows=True)
-            in_window = sum(1 for t, c in stats["rows"] if t <= t1 and c.startswith(f"dm-{prefix}"))
+            acked = load["requests"] - load["errors"]
+            in_window = handled_events(platform_stats(platform, t0, rows=True)["rows"], prefix, t1)
             result["ack_rps"] = load["rps"]
             result["delivered_rps"] = in_window / (t1 - t0)
-            result["backlog_at_end"] = load["requests"] - load["errors"] - in_window
+            result["backlog_at_end"] = acked - in_window
             result["load_errors"] = load["errors"]
             # drain (bounded)
             deadline = time.monotonic() + DRAIN_LIMIT
             while time.monotonic() < deadline:
-                done = sum(
-                    1 for _, c in platform_stats(platform, t0, rows=True)["rows"]
-                    if c.startswith(f"dm-{prefix}")
-                )  # fmt: skip
-                if done >= load["requests"] - load["errors"]:
+                done = handled_events(platform_stats(platform, t0, rows=True)["rows"], prefix)
+                if done >= acked:
                     break
                 time.sleep(1)
             result["drain_s"] = time.time() - t1
             # (2) latency at a fixed rate
             prefix = f"lat{uuid.uuid4().hex[:8]}"
             t2 = time.time()
-            sent = asyncio.run(open_loop(url, args.rate, args.rate_seconds, prefix))
-            errors = int(sent.pop("__errors__"))
+            sent, errors = asyncio.run(
+                open_loop(url, args.rate, args.rate_seconds, prefix, args.help)
+            )
             time.sleep(3)
-            first: dict[str, float] = {}
-            for t, c in platform_stats(platform, t2, rows=True)["rows"]:
-                if c in sent and c not in first:
-                    first[c] = t
-            lat = sorted((first[c] - sent[c]) * 1000 for c in first)
+            lat = latencies(sent, platform_stats(platform, t2, rows=True)["rows"])
+            events = sum(len(times) for times in sent.values())
             result["rate_errors"] = errors
-            result["rate_delivered"] = f"{len(first)}/{len(sent)}"
+            result["rate_delivered"] = f"{len(lat)}/{events}"
             result["e2e_p50_ms"] = lat[len(lat) // 2] if lat else float("nan")
             result["e2e_p99_ms"] = lat[int(len(lat) * 0.99)] if lat else float("nan")
             result["rss_after_mb"] = server.rss_mb()
@@ -185,6 +246,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--rate-seconds", type=float, default=15.0)
     parser.add_argument("--backends", default="sqlite,pg")
+    parser.add_argument(
+        "--help-messages",
+        dest="help",
+        action="store_true",
+        help="every event 「ヘルプ」 from its own person, instead of form steps",
+    )
     args = parser.parse_args()
     common.print_machine()
     backends = [b for b in args.backends.split(",") if b != "pg" or common.pg_available()]

@@ -4,6 +4,7 @@ in-process under pyinstrument, with a recording sender instead of a platform.
     python -m bench.profile_handling                      # 300 events, SQLite (NORMAL)
     python -m bench.profile_handling --events 300 --database postgresql+asyncpg://…/db
     python -m bench.profile_handling --html /tmp/handling.html
+    python -m bench.profile_handling --form --events 450   # form steps, as bench.e2e sends
 
 Prints ms of CPU per event for each phase, then pyinstrument's call tree of the handling phase.
 The database must be empty (SQLite: a fresh temporary file is used by default).
@@ -17,10 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.e2e import form_events
 from bench.webhook import USERS
 
 
-async def run(url: str, events: int, per_user: bool) -> str:
+async def run(url: str, events: int, per_user: bool, form: bool) -> str:
     from pyinstrument import Profiler
 
     from bot.runtime import Runtime
@@ -36,9 +38,13 @@ async def run(url: str, events: int, per_user: bool) -> str:
     runtime = Runtime(settings, webhooks={}, senders={"relay": sender})
     try:
         await migrate.upgrade(runtime.engine)
-        made = [
-            make_event("ヘルプ", user=f"P{n if per_user else n % USERS}") for n in range(events)
-        ]
+        if form:
+            made = [make_event(text, user=user) for user, text in form_events(events, "P")]
+        else:
+            made = [
+                make_event("ヘルプ", user=f"P{n if per_user else n % USERS}")
+                for n in range(events)
+            ]
         cpu = time.process_time()
         for event in made:
             await runtime.accept(event)
@@ -69,10 +75,11 @@ def main() -> None:
     parser.add_argument("--database", default="")
     parser.add_argument("--html", type=Path)
     parser.add_argument("--new-users", action="store_true", help="every event its own user")
+    parser.add_argument("--form", action="store_true", help="form steps (bench.e2e's load)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         url = args.database or f"sqlite+aiosqlite:///{Path(tmp) / 'profile.sqlite3'}"
-        page = asyncio.run(run(url, args.events, args.new_users))
+        page = asyncio.run(run(url, args.events, args.new_users, args.form))
     if args.html:
         args.html.write_text(page)
 
