@@ -1,12 +1,20 @@
-"""The outbox dispatcher: sends committed replies, retries, and dead-letters."""
+"""The outbox dispatcher: sends committed replies, paced per platform, retries, dead-letters.
+
+Pacing: each adapter with a rate limit (``[outbox] rate_limits``) gets a token bucket a little
+below the platform's limit, and the dispatcher claims only what that bucket lets it send
+before it would look again, so claimed rows never wait out their lease. A 429 with
+Retry-After is the platform's pacing, not a failure: the adapter pauses, its bucket slows,
+and the row goes back uncounted, so a burst never dead-letters anything.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
@@ -17,11 +25,34 @@ from bot.adapters.base import DeliveryError, Sender
 from bot.backoff import retry_delay
 from bot.clock import Clock
 from bot.messages import OutgoingMessage
+from bot.pacing import Pacer
 from bot.render import fit
 from config.settings import OutboxSettings
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+
+LEASE_SHARE = 0.5  # a row waiting for a send slot is given back past this part of its lease
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    row_id: int
+    attempt: int
+    adapter: str
+    key: str
+    payload: dict[str, object]
+    give_back_after: float  # timestamp: past it, a row still waiting for a slot goes back
+
+
+class _GiveBack(Exception):
+    """No send slot in time (or stopping): the row goes back, due at ``due``."""
+
+    def __init__(self, due: float) -> None:
+        super().__init__(due)
+        self.due = due
 
 
 class OutboxDispatcher:
@@ -35,6 +66,7 @@ class OutboxDispatcher:
         clock: Clock,
         rng: random.Random | None = None,
         on_failure: Callable[[str, bool], None] = lambda adapter, retryable: None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._sessions = sessions
         self._senders = senders
@@ -42,9 +74,15 @@ class OutboxDispatcher:
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_failure = on_failure
+        self._sleep = sleep  # tests pass one that moves a FrozenClock instead of waiting
         self._wakeup = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
-        self._paused: dict[str, datetime] = {}
+        start = clock.now().timestamp()
+        self._pacers = {
+            name: Pacer(settings.rate_limit(name), start, settings.max_delay_seconds)
+            for name in senders
+        }
         self._stopping = False
 
     def notify(self) -> None:
@@ -71,27 +109,52 @@ class OutboxDispatcher:
             if claimed == 0:
                 await self._wait_for_work()
 
+    @property
+    def _horizon(self) -> float:
+        """How far ahead a paced adapter's rows are claimed: until the next look."""
+        return min(self._settings.poll_interval_seconds, self._settings.lease_seconds / 4)
+
     async def claim_and_start(self) -> int:
-        """Claim what fits in the free send slots and start sending it."""
-        free = self._settings.concurrency - len(self._inflight)
+        """Claim what fits in the free send slots and the adapters' pace; start sending it."""
+        free = min(self._settings.concurrency - len(self._inflight), self._settings.batch_size)
         if free <= 0:
             return 0
         now = self._clock.now()
-        ready = [name for name in self._senders if self._paused.get(name, now) <= now]
+        stamp = now.timestamp()
+        unpaced: list[str] = []
+        paced: list[tuple[str, int]] = []
+        for name, pacer in self._pacers.items():
+            allowance = pacer.allowance(stamp, self._horizon)
+            if allowance is None:
+                unpaced.append(name)
+            elif allowance > 0:
+                paced.append((name, allowance))
+        if not unpaced and not paced:
+            return 0
+        lease = timedelta(seconds=self._settings.lease_seconds)
+        give_back_after = stamp + self._settings.lease_seconds * LEASE_SHARE
+        rows: list[OutboxMessage] = []
         async with self._sessions() as session, session.begin():
-            rows = await outbox.claim_due(
-                session,
-                now,
-                limit=min(free, self._settings.batch_size),
-                lease=timedelta(seconds=self._settings.lease_seconds),
-                adapters=ready,
-            )
+            for names, limit in [*(([n], a) for n, a in paced), (unpaced, free)]:
+                limit = min(limit, free - len(rows))
+                if names and limit > 0:
+                    rows += await outbox.claim_due(
+                        session, now, limit=limit, lease=lease, adapters=names
+                    )
             claims = [
-                (row.id, row.attempts, row.adapter, row.idempotency_key, row.payload)
+                _Claim(
+                    row.id,
+                    row.attempts,
+                    row.adapter,
+                    row.idempotency_key,
+                    row.payload,
+                    give_back_after,
+                )
                 for row in rows
             ]
         for claim in claims:
-            task = asyncio.create_task(self._deliver(*claim))
+            self._pacers[claim.adapter].waiting.add(claim.row_id)
+            task = asyncio.create_task(self._deliver(claim))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         return len(claims)
@@ -108,67 +171,116 @@ class OutboxDispatcher:
             waiter.cancel()
         self._wakeup.clear()
 
-    async def _deliver(
-        self, row_id: int, attempt: int, adapter: str, key: str, payload: dict[str, object]
-    ) -> None:
+    async def _deliver(self, claim: _Claim) -> None:
+        adapter = claim.adapter
         try:
-            message_id = await self._send(adapter, key, OutgoingMessage.from_json(payload))
+            message_id = await self._send(claim, OutgoingMessage.from_json(claim.payload))
+        except _GiveBack as back:
+            await self._release(claim, datetime.fromtimestamp(back.due, UTC))
         except DeliveryError as exc:
-            await self._record_failure(row_id, attempt, adapter, exc)
+            await self._record_failure(claim, exc)
         except Exception as exc:  # a bug in an adapter must not kill the dispatcher
-            log.exception("adapter %s raised while sending outbox row %s", adapter, row_id)
-            await self._record_failure(
-                row_id, attempt, adapter, DeliveryError(repr(exc), retryable=True)
-            )
+            log.exception("adapter %s raised while sending outbox row %s", adapter, claim.row_id)
+            await self._record_failure(claim, DeliveryError(repr(exc), retryable=True))
         else:
-            await self._record(row_id, attempt, status=outbox.SENT, message_id=message_id)
+            self._pacers[adapter].delivered()
+            await self._record(claim, status=outbox.SENT, message_id=message_id)
+        finally:
+            self._pacers[adapter].waiting.discard(claim.row_id)
         self._wakeup.set()  # the conversation's next message may be due now
 
-    async def _send(self, adapter: str, key: str, message: OutgoingMessage) -> str | None:
-        sender = self._senders[adapter]
+    async def _send(self, claim: _Claim, message: OutgoingMessage) -> str | None:
+        sender = self._senders[claim.adapter]
         parts = fit(message, sender.capabilities)
         first_id: str | None = None
         for index, part in enumerate(parts):
-            part_key = key if index == 0 else f"{key}-{index + 1}"
+            await self._turn(claim)
+            part_key = claim.key if index == 0 else f"{claim.key}-{index + 1}"
             ref = await sender.send(part, part_key)
             first_id = first_id or ref.message_id
         return first_id
 
-    async def _record_failure(
-        self, row_id: int, attempt: int, adapter: str, error: DeliveryError
-    ) -> None:
+    async def _turn(self, claim: _Claim) -> None:
+        """Wait for the adapter's next send slot and take it.
+
+        Raises ``_GiveBack`` instead of waiting past the row's ``give_back_after`` (a long
+        429 pause) or while stopping, so no lease runs out on a row that was never sent.
+        """
+        pacer = self._pacers[claim.adapter]
+        async with pacer.lock:
+            while True:
+                now = self._clock.now().timestamp()
+                delay = pacer.wait(now)
+                if delay <= 0:
+                    pacer.take(now)
+                    pacer.waiting.discard(claim.row_id)
+                    return
+                if self._stopping or now + delay > claim.give_back_after:
+                    raise _GiveBack(now + delay)
+                await self._nap(delay)
+
+    async def _nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the dispatcher is stopped meanwhile."""
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+
+    async def _record_failure(self, claim: _Claim, error: DeliveryError) -> None:
+        row_id, attempt, adapter = claim.row_id, claim.attempt, claim.adapter
         self._on_failure(adapter, error.retryable)
         if error.retry_after is not None:
+            # The platform's pacing, not a failure: pause, slow down, and try again uncounted.
             pause = min(error.retry_after, self._settings.max_delay_seconds)
-            self._paused[adapter] = self._clock.now() + timedelta(seconds=pause)
+            now = self._clock.now()
+            self._pacers[adapter].limited(now.timestamp(), pause)
+            log.info("outbox row %s: %s; %s paused %.1fs", row_id, error.reason, adapter, pause)
+            await self._release(claim, now + timedelta(seconds=pause), error=error.reason)
+            return
         if not error.retryable or attempt >= self._settings.max_attempts:
             log.error(
                 "outbox row %s dead-lettered after %s tries: %s", row_id, attempt, error.reason
             )
-            await self._record(row_id, attempt, status=outbox.DEAD, error=error.reason)
+            await self._record(claim, status=outbox.DEAD, error=error.reason)
             return
         delay = retry_delay(
             attempt,
             base=self._settings.base_delay_seconds,
             cap=self._settings.max_delay_seconds,
-            retry_after=error.retry_after,
             rng=self._rng,
         )
         log.warning(
             "outbox row %s try %s failed (%s); next in %.1fs", row_id, attempt, error.reason, delay
         )
         await self._record(
-            row_id,
-            attempt,
+            claim,
             status=outbox.PENDING,
             error=error.reason,
             next_attempt_at=self._clock.now() + timedelta(seconds=delay),
         )
 
+    async def _release(
+        self, claim: _Claim, next_attempt_at: datetime, error: str | None = None
+    ) -> None:
+        try:
+            async with self._sessions() as session, session.begin():
+                await outbox.release(
+                    session,
+                    claim.row_id,
+                    claim.attempt,
+                    next_attempt_at=next_attempt_at,
+                    error=error,
+                )
+        except (DBAPIError, OSError) as exc:
+            # The lease runs out and the row is claimed again: counted once too often, no loss.
+            log.warning("could not give back outbox row %s: %s", claim.row_id, type(exc).__name__)
+
     async def _record(
         self,
-        row_id: int,
-        attempt: int,
+        claim: _Claim,
         *,
         status: str,
         error: str | None = None,
@@ -179,8 +291,8 @@ class OutboxDispatcher:
             async with self._sessions() as session, session.begin():
                 await outbox.finish(
                     session,
-                    row_id,
-                    attempt,
+                    claim.row_id,
+                    claim.attempt,
                     status=status,
                     now=self._clock.now(),
                     error=error,
@@ -189,20 +301,27 @@ class OutboxDispatcher:
                 )
         except (DBAPIError, OSError) as exc:
             # The lease runs out and the row is tried again under the same idempotency key.
-            log.warning("could not record outbox row %s: %s", row_id, type(exc).__name__)
+            log.warning("could not record outbox row %s: %s", claim.row_id, type(exc).__name__)
 
     @property
     def busy(self) -> bool:
         return bool(self._inflight)
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - a budget, not a cancel
-        """Keep sending until nothing is due and nothing is in flight, for at most ``timeout``."""
+        """Keep sending until nothing is due and nothing is in flight, for at most ``timeout``.
+
+        A paced adapter that is only short of tokens is waited for; one paused by a 429 is not.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             claimed = await self.claim_and_start()
             if claimed == 0 and not self._inflight:
-                return
+                refill = self._next_token()
+                if refill is None:
+                    return
+                await self._nap(min(refill, max(0.0, deadline - loop.time())))
+                continue
             pending = set(self._inflight)
             if pending:
                 await asyncio.wait(
@@ -211,13 +330,27 @@ class OutboxDispatcher:
                     return_when=asyncio.FIRST_COMPLETED,
                 )
 
+    def _next_token(self) -> float | None:
+        """Seconds until a paced adapter that is short of tokens (not paused) has one."""
+        now = self._clock.now().timestamp()
+        waits = [
+            pacer.wait(now)
+            for pacer in self._pacers.values()
+            if pacer.rate is not None
+            and now >= pacer.blocked_until
+            and pacer.allowance(now, self._horizon) == 0
+        ]
+        return min(waits) if waits else None
+
     async def stop(self, grace: float = 2.0) -> None:
-        """Stop claiming; give sends in flight ``grace`` seconds, then abandon them.
+        """Stop claiming; rows waiting for a send slot go back; give sends in flight ``grace``
+        seconds, then abandon them.
 
         An abandoned row keeps its lease and is sent again later under the same
         idempotency key, so the platform shows it once.
         """
         self._stopping = True
+        self._stopped.set()
         self._wakeup.set()
         if not self._inflight:
             return

@@ -1,4 +1,8 @@
-"""Write replies in the caller's transaction; queries the dispatcher uses to claim them."""
+"""Write replies in the caller's transaction; queries the dispatcher uses to claim them.
+
+``attempts`` counts real tries and is also the fence of a claim: ``finish`` and ``release``
+only touch a row still ``sending`` under the attempt number its claimer saw.
+"""
 
 from __future__ import annotations
 
@@ -92,6 +96,41 @@ async def finish(
         values.update(sent_at=now, platform_message_id=platform_message_id)
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == row_id,
+            OutboxMessage.status == SENDING,
+            OutboxMessage.attempts == attempt,
+        )
+        .values(**values)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def release(
+    session: AsyncSession,
+    row_id: int,
+    attempt: int,
+    *,
+    next_attempt_at: datetime,
+    error: str | None = None,
+) -> bool:
+    """Give a claimed row back without counting the try: it was never a failed delivery.
+
+    Used when the platform said "not now" (429 + Retry-After) or the send never started
+    (no send slot before the lease would run out, or shutting down). Undoing the claim's
+    increment keeps the fence sound: the next claim takes the same number again, and a
+    stale holder of that number cannot match a row that is no longer ``sending``.
+    """
+    values: dict[str, object] = {
+        "status": PENDING,
+        "lease_until": None,
+        "attempts": attempt - 1,
+        "next_attempt_at": next_attempt_at,
+    }
+    if error is not None:
+        values["last_error"] = error
     result = await session.execute(
         update(OutboxMessage)
         .where(

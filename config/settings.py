@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -120,6 +120,25 @@ class MatrixSettings(BaseModel):
         return self.hs_token is not None and bool(self.hs_token.get_secret_value())
 
 
+class RateLimitSettings(BaseModel):
+    """A platform's send limit for one adapter; the dispatcher paces just below it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: float = Field(ge=0)  # 0: no pacing for this adapter
+    burst: int = Field(1, ge=1)  # sends that may go at once after a quiet spell
+
+
+# Limits the platforms document. LINE WORKS: 240 requests/min per API on the Standard and
+# Advanced plans (60 on the free plan), https://developers.worksmobile.com/jp/docs/rate-limits.
+# A burst of 4 at dxbot's 98 % pace keeps every 60-second window within 240. Not paced: Slack
+# limits chat.postMessage per channel, not per app; the Matrix registration lifts the
+# homeserver's limits (rate_limited: false); a relay gateway's limit is the gateway's own.
+DEFAULT_RATE_LIMITS: dict[str, RateLimitSettings] = {
+    "lineworks": RateLimitSettings(per_minute=240, burst=4),
+}
+
+
 class OutboxSettings(BaseModel):
     max_attempts: int = Field(8, ge=1)
     base_delay_seconds: float = Field(1.0, gt=0)
@@ -129,6 +148,20 @@ class OutboxSettings(BaseModel):
     batch_size: int = Field(50, ge=1)
     concurrency: int = Field(8, ge=1)
     shutdown_flush_seconds: float = Field(5.0, ge=0)
+    # Per adapter name; what is written here replaces that adapter's default, others keep theirs.
+    rate_limits: dict[str, RateLimitSettings] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS)
+    )
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _over_defaults(cls, value: dict[str, RateLimitSettings]) -> dict[str, RateLimitSettings]:
+        return {**DEFAULT_RATE_LIMITS, **value}
+
+    def rate_limit(self, adapter: str) -> RateLimitSettings | None:
+        """The pace for ``adapter``, or None when it is not paced."""
+        limit = self.rate_limits.get(adapter)
+        return limit if limit is not None and limit.per_minute > 0 else None
 
 
 class InboxSettings(BaseModel):

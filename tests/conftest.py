@@ -136,6 +136,9 @@ def fast_settings(database_url: str, **sections: Any) -> Settings:
             "lease_seconds": 5,
             "max_attempts": 5,
             "shutdown_flush_seconds": 2,
+            # Unpaced: many tests freeze the clock, and a paced adapter would wait for it to move.
+            # Pacing has its own tests (tests/bot/test_pacing.py).
+            "rate_limits": {"lineworks": {"per_minute": 0}},
         },
         "inbox": {"poll_interval_seconds": 0.05},
     }
