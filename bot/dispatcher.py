@@ -26,6 +26,7 @@ from bot.backoff import retry_delay
 from bot.clock import Clock
 from bot.messages import OutgoingMessage
 from bot.pacing import Pacer
+from bot.recorder import SentRecorder
 from bot.render import fit
 from config.settings import OutboxSettings
 from storage.models import OutboxMessage
@@ -67,6 +68,7 @@ class OutboxDispatcher:
         rng: random.Random | None = None,
         on_failure: Callable[[str, bool], None] = lambda adapter, retryable: None,
         sleep: Sleep = asyncio.sleep,
+        acks_first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._senders = senders
@@ -84,6 +86,8 @@ class OutboxDispatcher:
             for name in senders
         }
         self._stopping = False
+        self._recorder = SentRecorder(sessions, clock)
+        self._acks_first = acks_first
 
     def notify(self) -> None:
         """New rows were committed: look now rather than at the next poll."""
@@ -101,6 +105,8 @@ class OutboxDispatcher:
     async def run(self) -> None:
         """Send until ``stop``; database trouble is logged and retried, never fatal."""
         while not self._stopping:
+            if self._acks_first is not None:
+                await self._acks_first()  # sending is background work, like handling
             try:
                 claimed = await self.claim_and_start()
             except (DBAPIError, OSError) as exc:
@@ -184,7 +190,7 @@ class OutboxDispatcher:
             await self._record_failure(claim, DeliveryError(repr(exc), retryable=True))
         else:
             self._pacers[adapter].delivered()
-            await self._record(claim, status=outbox.SENT, message_id=message_id)
+            await self._recorder.record((claim.row_id, claim.attempt, message_id))
         finally:
             self._pacers[adapter].waiting.discard(claim.row_id)
         self._wakeup.set()  # the conversation's next message may be due now
@@ -352,9 +358,9 @@ class OutboxDispatcher:
         self._stopping = True
         self._stopped.set()
         self._wakeup.set()
-        if not self._inflight:
-            return
-        _, late = await asyncio.wait(set(self._inflight), timeout=grace)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        if self._inflight:
+            _, late = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self._recorder.stop()

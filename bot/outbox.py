@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Integer, Select, Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -38,6 +39,53 @@ def enqueue(
     return row
 
 
+_TABLE = cast(Table, OutboxMessage.__table__)  # Core, so a list of parameters is executemany
+
+
+def _due_query() -> Select[OutboxMessage]:
+    earlier = aliased(OutboxMessage)
+    blocked_by_earlier = exists().where(
+        earlier.conversation_key == OutboxMessage.conversation_key,
+        earlier.id < OutboxMessage.id,
+        earlier.status.in_((PENDING, SENDING)),
+    )
+    now = bindparam("now", type_=_TABLE.c.next_attempt_at.type)
+    due = or_(
+        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < now),
+    )
+    return (
+        select(OutboxMessage)
+        .where(
+            due,
+            OutboxMessage.adapter.in_(bindparam("adapters", expanding=True)),
+            ~blocked_by_earlier,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+    )
+
+
+# Built once: they run for every claim and every delivery, and building costs more than running.
+_DUE = _due_query()
+_SENT = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.id == bindparam("row_id"),
+        _TABLE.c.status == SENDING,
+        _TABLE.c.attempts == bindparam("attempt"),
+    )
+    .values(
+        status=SENT,
+        lease_until=None,
+        last_error=None,
+        sent_at=bindparam("sent_at"),
+        platform_message_id=bindparam("message_id"),
+    )
+)
+
+
 async def claim_due(
     session: AsyncSession,
     now: datetime,
@@ -54,29 +102,26 @@ async def claim_due(
     """
     if not adapters:
         return []
-    earlier = aliased(OutboxMessage)
-    blocked_by_earlier = exists().where(
-        earlier.conversation_key == OutboxMessage.conversation_key,
-        earlier.id < OutboxMessage.id,
-        earlier.status.in_((PENDING, SENDING)),
-    )
-    due = or_(
-        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
-        and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < now),
-    )
-    query = (
-        select(OutboxMessage)
-        .where(due, OutboxMessage.adapter.in_(adapters), ~blocked_by_earlier)
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = list(await session.scalars(query))
+    found = await session.scalars(_DUE, {"now": now, "adapters": list(adapters), "limit": limit})
+    rows = list(found)
     for row in rows:
         row.status = SENDING
         row.attempts += 1
         row.lease_until = now + lease
     return rows
+
+
+async def finish_sent(
+    session: AsyncSession, sent: Sequence[tuple[int, int, str | None]], now: datetime
+) -> None:
+    """Record many deliveries at once: (row id, attempt, platform message id) each, fenced
+    like ``finish`` (a row whose lease was lost to another sender is left alone)."""
+    if sent:
+        params = [
+            {"row_id": row_id, "attempt": attempt, "message_id": message_id, "sent_at": now}
+            for row_id, attempt, message_id in sent
+        ]
+        await session.execute(_SENT, params)
 
 
 async def finish(

@@ -116,6 +116,7 @@ class Runtime:
         self.senders: dict[str, Sender] = {**self.webhooks, **(senders or {})}
         self.app.capabilities = {name: s.capabilities for name, s in self.senders.items()}
         self.metrics = Metrics()
+        self.intake = Intake(self.engine, self.clock, max_backlog=settings.inbox.max_backlog)
         self.dispatcher = OutboxDispatcher(
             self.sessions,
             self.senders,
@@ -124,8 +125,8 @@ class Runtime:
             on_failure=lambda adapter, retryable: self.metrics.delivery_failures.labels(
                 adapter, str(retryable).lower()
             ).inc(),
+            acks_first=self.intake.acks_first,
         )
-        self.intake = Intake(self.engine, self.clock, max_backlog=settings.inbox.max_backlog)
         self.worker = InboxWorker(
             self.sessions,
             self.app,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -232,3 +232,47 @@ def test_backoff_grows_exponentially_within_jitter_and_cap(attempt: int) -> None
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert max(delays) - min(delays) > 0  # jittered
     assert retry_delay(attempt, base=1.0, cap=60.0, retry_after=7) == 7
+
+
+async def test_deliveries_finishing_together_are_recorded_in_one_commit(  # type: ignore[no-untyped-def]
+    sessions, engine
+) -> None:
+    """Sends that finish while a commit runs share the next one; each row is 'sent' with
+    its own platform message id."""
+    from sqlalchemy import event
+
+    commits: list[int] = []
+    event.listen(engine.sync_engine, "commit", lambda conn: commits.append(1))
+    sender, clock = RecordingSender(), FrozenClock(START)
+    for n in range(16):
+        await _enqueue(sessions, f"通知{n}", to=f"room-{n}")
+    commits.clear()
+    await _dispatcher(sessions, sender, clock, concurrency=16).drain(5)
+    rows = await _rows(sessions)
+    assert all(row.status == outbox.SENT for row in rows)
+    assert len({row.platform_message_id for row in rows}) == len(rows) == 16
+    # One claim, then the records: one commit per delivery would be 17.
+    assert len(commits) <= 4, commits
+
+
+async def test_a_delivery_recorded_late_does_not_overwrite_a_newer_claim(sessions) -> None:  # type: ignore[no-untyped-def]
+    """finish_sent is fenced by the attempt number, like finish."""
+    await _enqueue(sessions, "こんにちは")
+    async with sessions() as session, session.begin():
+        [row] = await outbox.claim_due(
+            session, START, limit=1, lease=timedelta(seconds=1), adapters=["relay"]
+        )
+        first_attempt = row.attempts
+    later = START + timedelta(seconds=5)  # the lease ran out; another sender took the row
+    async with sessions() as session, session.begin():
+        [row] = await outbox.claim_due(
+            session, later, limit=1, lease=timedelta(seconds=30), adapters=["relay"]
+        )
+    async with sessions() as session, session.begin():
+        await outbox.finish_sent(session, [(row.id, first_attempt, "stale")], later)
+    [stored] = await _rows(sessions)
+    assert stored.status == outbox.SENDING and stored.attempts == first_attempt + 1
+    async with sessions() as session, session.begin():
+        await outbox.finish_sent(session, [(row.id, first_attempt + 1, "fresh")], later)
+    [stored] = await _rows(sessions)
+    assert stored.status == outbox.SENT and stored.platform_message_id == "fresh"

@@ -1,0 +1,69 @@
+"""Group commit of deliveries: the sends that finish while one commit runs share the next.
+
+Recording each delivered message in its own transaction cost the dispatcher a commit (on
+SQLite a disk flush, and the one connection) per message; under load that was more work than
+the handling that produced the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import outbox
+from bot.clock import Clock
+
+log = logging.getLogger(__name__)
+
+Sent = tuple[int, int, str | None]  # outbox row id, attempt, the platform's message id
+
+
+class SentRecorder:
+    """Marks delivered outbox rows ``sent``, many per transaction."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._queue: list[tuple[Sent, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def record(self, sent: Sent) -> None:
+        """Return once the delivery is recorded (or recording failed: then the lease runs out
+        and the row is sent again under the same idempotency key)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((sent, done))
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush(), name="outbox-recorder")
+        await asyncio.shield(done)  # a cancelled sender must not cancel the others' commit
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                await self._commit([sent for sent, _ in batch])
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._flushing = None
+
+    async def _commit(self, batch: list[Sent]) -> None:
+        try:
+            async with self._sessions() as session, session.begin():
+                await outbox.finish_sent(session, batch, self._clock.now())
+        except (DBAPIError, OSError) as exc:
+            ids = ", ".join(str(row_id) for row_id, _, _ in batch[:10])
+            log.warning(
+                "could not record %s sent outbox rows (%s…): %s",
+                len(batch),
+                ids,
+                type(exc).__name__,
+            )
+
+    async def stop(self) -> None:
+        """Wait for the commit in progress (and what queued behind it)."""
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)
