@@ -5,15 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Integer, Select, bindparam, exists, func, select
+from sqlalchemy import Insert, Integer, Select, bindparam, exists, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnClause
 
 from bot.events import Event
 from storage.models import InboxEvent
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
+# Written into the SQL, not bound: only a constant lets SQLite and PostgreSQL (generic plans)
+# use the partial index ``ix_inbox_live``, which holds the pending rows alone.
+_LIVE: ColumnClause[str] = literal_column(f"'{PENDING}'")
 
 
 def insert_statement(dialect: str) -> Insert:
@@ -52,7 +56,7 @@ def _pending_query() -> Select[InboxEvent]:
     )
     return (
         select(InboxEvent)
-        .where(InboxEvent.status == PENDING, ~waits_for_earlier)
+        .where(InboxEvent.status == _LIVE, ~waits_for_earlier)
         .order_by(InboxEvent.id)
         .limit(bindparam("batch", type_=Integer))
         .with_for_update(skip_locked=True)

@@ -11,14 +11,29 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Integer, Select, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnClause
 
 from bot.messages import OutgoingMessage
 from storage.models import OutboxMessage
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+# Written into the SQL, not bound: only constants let SQLite and PostgreSQL (generic plans)
+# use the partial index ``ix_outbox_live``, which holds the rows still to send.
+_LIVE: list[ColumnClause[str]] = [literal_column(f"'{PENDING}'"), literal_column(f"'{SENDING}'")]
 
 
 def enqueue(
@@ -57,6 +72,7 @@ def _due_query() -> Select[OutboxMessage]:
     return (
         select(OutboxMessage)
         .where(
+            OutboxMessage.status.in_(_LIVE),  # implied by ``due``; lets ix_outbox_live be used
             due,
             OutboxMessage.adapter.in_(bindparam("adapters", expanding=True)),
             ~blocked_by_earlier,

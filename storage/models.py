@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import UTCDateTime
@@ -27,7 +27,13 @@ class InboxEvent(Base):
     __tablename__ = "inbox"
     __table_args__ = (
         UniqueConstraint("adapter", "event_id", name="uq_inbox_adapter_event"),
-        Index("ix_inbox_pending", "status", "id"),
+        # Only the rows still to do: a claim never walks past handled history (0008).
+        Index(
+            "ix_inbox_live",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index("ix_inbox_serial", "serial_key", "status", "id"),
     )
 
@@ -50,6 +56,12 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index(
+            "ix_outbox_live",
+            "id",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text("status IN ('pending', 'sending')"),
+        ),
         Index("ix_outbox_order", "conversation_key", "status", "id"),
     )
 
