@@ -16,7 +16,15 @@ def create_engine(
     if url.startswith("sqlite"):
         return _sqlite_engine(url, sqlite_synchronous)
     return _create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        # asyncpg prepares every statement and PostgreSQL may then settle on one generic plan,
+        # made while the inbox and outbox were nearly empty; for the claims that plan stays
+        # (a nested loop over every row, seconds per claim once thousands wait). A custom plan
+        # each time follows the table's real size.
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
     )
 
 
