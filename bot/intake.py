@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 128  # events per transaction; bounds one statement's size and one commit's wait
 RECOUNT_SECONDS = 1.0
+MAX_FLUSHERS = 4  # PostgreSQL: commits in flight at once
 QUIET = 0.002  # seconds without a request before handling starts
-MAX_DEFER = 0.02  # the longest handling is held back while requests keep coming
+MAX_DEFER = 0.025  # the longest handling is held back while requests keep coming
 
 
 class BacklogFull(Exception):
@@ -55,7 +56,10 @@ class Intake:
         self._max_backlog = max_backlog
         self.on_stored: Callable[[], None] = lambda: None  # wakes the worker
         self._queue: list[_Waiting] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
+        # SQLite has one connection (and one write lock): one commit at a time. PostgreSQL
+        # flushes concurrent commits together, so a few commits may be in flight at once.
+        self._max_flushers = 1 if engine.dialect.name == "sqlite" else MAX_FLUSHERS
         self._last_request = 0.0
         # Pending events as this process sees them: + what it stores, - what its worker
         # handles; re-counted from the database when it nears the bound.
@@ -74,13 +78,13 @@ class Intake:
         give_up = loop.time() + MAX_DEFER
         while (now := loop.time()) < give_up:
             quiet_for = now - self._last_request
-            if not self._queue and self._flushing is None and quiet_for >= QUIET:
+            if not self._queue and not self._flushers and quiet_for >= QUIET:
                 return
             await asyncio.sleep(min(QUIET, give_up - now))
 
     def waiting(self) -> bool:
         """Whether a request is waiting for its commit right now."""
-        return bool(self._queue) or self._flushing is not None
+        return bool(self._queue) or bool(self._flushers)
 
     def handled(self, count: int) -> None:
         """The worker finished ``count`` events (of this or another process)."""
@@ -97,8 +101,8 @@ class Intake:
         waiting = _Waiting(event)
         self._queue.append(waiting)
         self._last_request = asyncio.get_running_loop().time()
-        if self._flushing is None:
-            self._flushing = asyncio.create_task(self._flush(), name="inbox-intake")
+        if len(self._flushers) < self._max_flushers:
+            self._flushers.add(asyncio.create_task(self._flush(), name="inbox-intake"))
         return await waiting.done
 
     async def _over_bound(self) -> bool:
@@ -115,17 +119,22 @@ class Intake:
 
     async def _flush(self) -> None:
         """Commit queued events batch by batch until the queue is empty."""
+        batch: Sequence[_Waiting] = ()
         try:
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 await self._commit(batch)
+                batch = ()
+        except asyncio.CancelledError:
+            for waiting in [*batch, *self._queue]:  # stopped mid-way: none is left hanging
+                if not waiting.done.done():
+                    waiting.done.set_exception(ConnectionError("intake stopped"))
+            self._queue = []
+            raise
         finally:
-            self._flushing = None
-            if self._queue:  # cancelled mid-way: fail the rest rather than leave them hanging
-                for waiting in self._queue:
-                    if not waiting.done.done():
-                        waiting.done.set_exception(ConnectionError("intake stopped"))
-                self._queue = []
+            # Leave the set in the same step as the empty-queue check: a request queued
+            # after it starts a new flusher instead of waiting for this finished one.
+            self._flushers.discard(asyncio.current_task())
 
     async def _commit(self, batch: Sequence[_Waiting]) -> None:
         first: dict[tuple[str, str], _Waiting] = {}
@@ -156,5 +165,5 @@ class Intake:
 
     async def stop(self) -> None:
         """Let the commit in progress finish; requests still queued behind it fail."""
-        if self._flushing is not None:
-            await asyncio.gather(self._flushing, return_exceptions=True)
+        if self._flushers:
+            await asyncio.gather(*self._flushers, return_exceptions=True)

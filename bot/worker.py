@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 
 # Wall-clock bounds of one batch. The longest bounds how long the write transaction (on
 # SQLite, the database's one write lock) is held; past the shortest, a batch ends as soon as
-# a request waits for its ack. With ``intake.MAX_DEFER`` this gives handling about a third
+# a request waits for its ack. With ``intake.MAX_DEFER`` this gives handling about a sixth
 # of the time under a flood of requests, and all of it otherwise.
-BATCH_MIN_SECONDS = 0.01
+BATCH_MIN_SECONDS = 0.005
 BATCH_SECONDS = 0.05
 
 
