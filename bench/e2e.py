@@ -30,7 +30,7 @@ from bench import common, webhook
 from bench.common import Proc, median, table
 from bench.webhook import RELAY_HEADERS, SLACK_HEADERS
 
-DRAIN_LIMIT = 120.0  # seconds the backlog may take to drain before the latency phase
+DRAIN_LIMIT = 240.0  # seconds the backlog may take to drain before the latency phase
 
 
 # The issue-report form up to its last question: nine steps, each answered with one message
@@ -242,7 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--cap", type=int, default=1500, help="saturation requests/s sized for")
+    parser.add_argument("--cap", type=int, default=3000, help="saturation requests/s sized for")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--rate-seconds", type=float, default=15.0)
     parser.add_argument("--backends", default="sqlite,pg")
