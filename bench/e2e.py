@@ -29,23 +29,14 @@ from typing import Any
 from bench import common, webhook
 from bench.common import Proc, median, table
 from bench.webhook import RELAY_HEADERS, SLACK_HEADERS
+from tests.handlers.test_reports import ANSWERS
 
 DRAIN_LIMIT = 240.0  # seconds the backlog may take to drain before the latency phase
 
 
 # The issue-report form up to its last question: nine steps, each answered with one message
 # (the first, 「課題を報告」, with two: the introduction and the first question).
-FORM_STEPS = [
-    "課題を報告",
-    "市民課",
-    "住民票の交付",
-    "紙の申請書をExcelに手入力で転記している",
-    "申請内容が最初からデータで届き、転記が不要になる",
-    "毎日",
-    "30分",
-    "3人",
-    "スキップ",
-]
+FORM_STEPS = ["課題を報告", *ANSWERS[:8]]  # the answers the report tests give
 BLOCK = 50  # users whose steps interleave: one person's next message comes 50 events later
 
 

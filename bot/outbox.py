@@ -157,16 +157,7 @@ async def finish(
         values.update(sent_at=now, platform_message_id=platform_message_id)
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
-    result = await session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == row_id,
-            OutboxMessage.status == SENDING,
-            OutboxMessage.attempts == attempt,
-        )
-        .values(**values)
-    )
-    return bool(getattr(result, "rowcount", 0))
+    return await _fenced_update(session, row_id, attempt, values)
 
 
 async def release(
@@ -192,6 +183,13 @@ async def release(
     }
     if error is not None:
         values["last_error"] = error
+    return await _fenced_update(session, row_id, attempt, values)
+
+
+async def _fenced_update(
+    session: AsyncSession, row_id: int, attempt: int, values: dict[str, object]
+) -> bool:
+    """Update the row only while it is ``sending`` under ``attempt``: True if it was."""
     result = await session.execute(
         update(OutboxMessage)
         .where(
