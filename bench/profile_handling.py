@@ -42,8 +42,7 @@ async def run(url: str, events: int, per_user: bool, form: bool) -> str:
             made = [make_event(text, user=user) for user, text in form_events(events, "P")]
         else:
             made = [
-                make_event("ヘルプ", user=f"P{n if per_user else n % USERS}")
-                for n in range(events)
+                make_event("ヘルプ", user=f"P{n if per_user else n % USERS}") for n in range(events)
             ]
         cpu = time.process_time()
         for event in made:
