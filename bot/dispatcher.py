@@ -291,7 +291,6 @@ class OutboxDispatcher:
         status: str,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
-        message_id: str | None = None,
     ) -> None:
         try:
             async with self._sessions() as session, session.begin():
@@ -300,10 +299,8 @@ class OutboxDispatcher:
                     claim.row_id,
                     claim.attempt,
                     status=status,
-                    now=self._clock.now(),
                     error=error,
                     next_attempt_at=next_attempt_at,
-                    platform_message_id=message_id,
                 )
         except (DBAPIError, OSError) as exc:
             # The lease runs out and the row is tried again under the same idempotency key.

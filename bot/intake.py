@@ -9,7 +9,6 @@ them all. Nobody waits on a timer: one request alone is committed at once.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,8 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import inbox
 from bot.clock import Clock
 from bot.events import Event
-
-log = logging.getLogger(__name__)
 
 MAX_BATCH = 128  # events per transaction; bounds one statement's size and one commit's wait
 RECOUNT_SECONDS = 1.0
@@ -78,7 +75,7 @@ class Intake:
         give_up = loop.time() + MAX_DEFER
         while (now := loop.time()) < give_up:
             quiet_for = now - self._last_request
-            if not self._queue and not self._flushers and quiet_for >= QUIET:
+            if not self.waiting() and quiet_for >= QUIET:
                 return
             await asyncio.sleep(min(QUIET, give_up - now))
 

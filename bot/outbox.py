@@ -146,15 +146,12 @@ async def finish(
     attempt: int,
     *,
     status: str,
-    now: datetime,
     error: str | None = None,
     next_attempt_at: datetime | None = None,
-    platform_message_id: str | None = None,
 ) -> bool:
-    """Record one attempt's outcome, unless the lease was lost to another sender."""
+    """Record a failed attempt (due again, or dead), unless the lease was lost to another
+    sender. Deliveries are recorded many at once by ``finish_sent``."""
     values: dict[str, object] = {"status": status, "lease_until": None, "last_error": error}
-    if status == SENT:
-        values.update(sent_at=now, platform_message_id=platform_message_id)
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
     return await _fenced_update(session, row_id, attempt, values)

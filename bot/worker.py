@@ -127,7 +127,7 @@ class InboxWorker:
                     if taken and self._turn_is_over(time.perf_counter() - started):
                         break  # the rest stay pending: acks and other work get their turn
                     taken.append((row.id, row.payload))
-                    await self._run_listeners(session, row)
+                    await self._run_listeners(session, row, Event.from_json(row.payload))
         except Exception as exc:
             if not taken:
                 raise  # the claim itself failed: the database is unreachable; the loop backs off
@@ -160,12 +160,11 @@ class InboxWorker:
                 if row is None:
                     return  # handled meanwhile by another process
                 event = Event.from_json(row.payload)
-                await self._run_listeners(session, row)
+                await self._run_listeners(session, row, event)
         except Exception as exc:
             await self._failed(row_id, event, exc)
 
-    async def _run_listeners(self, session: AsyncSession, row: InboxEvent) -> None:
-        event = Event.from_json(row.payload)
+    async def _run_listeners(self, session: AsyncSession, row: InboxEvent, event: Event) -> None:
         started = time.perf_counter()
         with event_context(event.adapter, event.event_id):
             await self._app.dispatch(event, session)
