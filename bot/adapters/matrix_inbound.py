@@ -7,7 +7,6 @@ so refusing it for one odd event would stop every later message.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import unicodedata
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.adapters.base import Ack, PayloadError
+from bot.adapters.payload import load_object
 from bot.events import Conversation, ConversationKind, Event, EventType, User
 
 log = logging.getLogger(__name__)
@@ -67,15 +67,7 @@ class Membership:
 
 def transaction_events(body: bytes) -> list[Any]:
     """The ``events`` of a transaction body, or ``PayloadError`` naming what is wrong."""
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError("body", "not UTF-8") from exc
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError("body", "not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise PayloadError("body", "must be a JSON object")
-    events = data.get("events")
+    events = load_object(body).get("events")
     if not isinstance(events, list):
         raise PayloadError("events", "required list")
     return events

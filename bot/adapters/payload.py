@@ -8,16 +8,17 @@ from typing import Any
 from bot.adapters.base import PayloadError
 
 
-def load_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object (UTF-8; any nesting depth refused cleanly)."""
+def load_object(body: bytes, label: str = "body") -> dict[str, Any]:
+    """``body`` as a JSON object (UTF-8; any nesting depth refused cleanly); a refusal names
+    ``label`` (the body, or a field that carries JSON such as Slack's ``payload``)."""
     try:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise PayloadError("body", "not UTF-8") from exc
+        raise PayloadError(label, "not UTF-8") from exc
     except (ValueError, RecursionError) as exc:
-        raise PayloadError("body", "not valid JSON") from exc
+        raise PayloadError(label, "not valid JSON") from exc
     if not isinstance(data, dict):
-        raise PayloadError("body", "must be a JSON object")
+        raise PayloadError(label, "must be a JSON object")
     return data
 
 

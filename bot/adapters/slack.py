@@ -41,6 +41,7 @@ from bot.adapters.base import (
     SentRef,
     SignatureError,
 )
+from bot.adapters.payload import load_object
 from bot.adapters.relay import parse_retry_after
 from bot.adapters.slack_blocks import (
     MAX_SECTION_TEXT,
@@ -55,7 +56,6 @@ from bot.adapters.slack_inbound import (
     header,
     is_ssl_check,
     load_form,
-    load_object,
     read_command,
     read_event_callback,
     read_interaction,

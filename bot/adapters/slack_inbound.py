@@ -7,7 +7,6 @@ What dxbot does not handle is answered ``IGNORED`` (a 2xx), so Slack does not re
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -131,19 +130,6 @@ def is_ssl_check(body: bytes) -> bool:
     except (UnicodeDecodeError, ValueError):
         return False
     return form.get("ssl_check") == "1" and "command" not in form and "payload" not in form
-
-
-def load_object(raw: bytes, label: str) -> dict[str, Any]:
-    """A JSON object (an Events API body, or an interaction's ``payload``)."""
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise PayloadError(label, "not UTF-8") from exc
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError(label, "not valid JSON") from exc
-    if not isinstance(data, dict):
-        raise PayloadError(label, "must be a JSON object")
-    return data
 
 
 def load_form(body: bytes) -> dict[str, Any]:
