@@ -165,14 +165,19 @@ def dxbot_start(
 
 # Ack capacity is measured without the backlog bound: in 14 s at full speed the backlog passes
 # inbox.max_backlog and the 503s it then answers are refusals, not acks (bench.e2e keeps it).
-ACKS: dict[str, Any] = {"max_backlog": 0}
+NO_BOUND = 0  # inbox.max_backlog off
 
 
 def targets(outbound: str, pg: bool) -> list[Target]:
     found = [
         Target("limit-ack", "/hooks/relay", _server("ack")),
         Target("limit-durable-sqlite", "/hooks/relay", _server("sqlite"), cap=8000),
-        Target("dxbot-sqlite", "/hooks/relay", dxbot_start("sqlite", outbound, **ACKS), cap=4000),
+        Target(
+            "dxbot-sqlite",
+            "/hooks/relay",
+            dxbot_start("sqlite", outbound, max_backlog=NO_BOUND),
+            cap=4000,
+        ),
         Target(
             "limit-durable-sqlite-normal",
             "/hooks/relay",
@@ -182,14 +187,19 @@ def targets(outbound: str, pg: bool) -> list[Target]:
         Target(
             "dxbot-sqlite-normal",
             "/hooks/relay",
-            dxbot_start("sqlite", outbound, "NORMAL", **ACKS),
+            dxbot_start("sqlite", outbound, "NORMAL", max_backlog=NO_BOUND),
             cap=4000,
         ),
     ]
     if pg:
         found += [
             Target("limit-durable-pg", "/hooks/relay", _server("pg"), cap=8000),
-            Target("dxbot-pg", "/hooks/relay", dxbot_start("pg", outbound, **ACKS), cap=4000),
+            Target(
+                "dxbot-pg",
+                "/hooks/relay",
+                dxbot_start("pg", outbound, max_backlog=NO_BOUND),
+                cap=4000,
+            ),
         ]
     found.append(Target("slack-bolt", "/slack/events", _server("bolt"), slack=True, cap=8000))
     return found
