@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from storage import sqlite_inline
+
+# How long a write waits for another process's lock on the SQLite file before failing.
+BUSY_TIMEOUT_SECONDS = 30.0
 
 
 def create_engine(
@@ -32,19 +38,24 @@ def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:
     # One connection: SQLite has one write lock and every transaction here takes it
     # (BEGIN IMMEDIATE), so writers queue in the event loop, first come first served,
     # instead of sleeping in SQLite's busy handler (1, 2, 5 … 100 ms steps) until it frees.
+    # The connection runs on the loop's thread (storage.sqlite_inline says why); it opens with
+    # isolation_level=None, so transactions are ours to begin, and waits for another process's
+    # lock without SQLite's busy handler.
+    connect = partial(
+        sqlite_inline.connect,
+        make_url(url).database or ":memory:",
+        offload_commit=synchronous == "FULL",
+        busy_timeout=BUSY_TIMEOUT_SECONDS,
+    )
     engine = _create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+        url, async_creator=connect, pool_size=1, max_overflow=0, pool_timeout=60
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take over transaction control so writers start with BEGIN IMMEDIATE; a deferred
-        # read-then-write transaction can fail with SQLITE_BUSY without waiting.
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
