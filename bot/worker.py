@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # of the time under a flood of requests, and all of it otherwise.
 BATCH_MIN_SECONDS = 0.005
 BATCH_SECONDS = 0.05
+_LOOP_TURNS_TO_READ_A_REQUEST = 3
 
 
 class InboxWorker:
@@ -124,7 +125,7 @@ class InboxWorker:
                 rows = await inbox.claim_batch(session, self._settings.batch_size)
                 started = time.perf_counter()
                 for row in rows:
-                    if taken and self._turn_is_over(time.perf_counter() - started):
+                    if taken and await self._turn_is_over(time.perf_counter() - started):
                         break  # the rest stay pending: acks and other work get their turn
                     taken.append((row.id, row.payload))
                     await self._run_listeners(session, row, Event.from_json(row.payload))
@@ -144,12 +145,19 @@ class InboxWorker:
                     await self._handle_one(row_id)
         return len(taken)
 
-    def _turn_is_over(self, elapsed: float) -> bool:
+    async def _turn_is_over(self, elapsed: float) -> bool:
         """A batch runs at least ``BATCH_MIN_SECONDS``, then yields to waiting acks, and never
         holds its transaction longer than ``BATCH_SECONDS``."""
         if elapsed < BATCH_MIN_SECONDS:
             return False
-        return elapsed >= BATCH_SECONDS or self._acks_waiting()
+        if elapsed >= BATCH_SECONDS:
+            return True
+        # SQLite statements run on the loop's thread and never yield it, so a request that
+        # arrived meanwhile is still unread: let the loop read it and hand it to the intake
+        # (the socket's callback, then the request's task) before asking.
+        for _ in range(_LOOP_TURNS_TO_READ_A_REQUEST):
+            await asyncio.sleep(0)
+        return self._acks_waiting()
 
     async def _handle_one(self, row_id: int) -> None:
         """Handle one event of a failed batch in its own transaction."""

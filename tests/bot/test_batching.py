@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+import urllib.request
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +15,7 @@ from bot.app import App
 from bot.context import Context
 from handlers import register as register_features
 from storage.models import InboxEvent, OutboxMessage
-from tests.builders import make_event, relay_payload
+from tests.builders import encode, make_event, relay_payload, signed_headers
 from tests.edge import edge
 from tests.harness import harness
 
@@ -109,3 +112,43 @@ async def test_full_backlog_is_refused_with_503_and_nothing_is_lost(database_url
     assert stored == 3
     assert retried.status == 200 and retried.body == {"ok": True}
     assert replies == 4
+
+
+async def test_a_request_arriving_mid_batch_cuts_the_batch_short(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handling holds the loop between its awaits (SQLite runs on the loop's thread), yet a
+    request sent by another process during a long batch is read, the batch ends after its
+    shortest turn, and the request is acked; the rest of the batch waits for the next one."""
+    monkeypatch.setattr(worker, "BATCH_SECONDS", 60.0)  # only the waiting ack may end it
+    first_event = threading.Event()
+    acked: list[int] = []
+
+    def slow(app: App) -> None:
+        @app.message(r"^n(\d+)$")
+        async def listener(ctx: Context) -> None:
+            first_event.set()
+            time.sleep(0.001)  # noqa: ASYNC251 - blocks the loop, as an inline statement does
+
+    async with edge(database_url, register=slow) as bot:
+        for n in range(30):
+            await bot.runtime.accept(make_event(f"n{n}", user=f"U{n}", event_id=f"e{n}"))
+        raw = encode(relay_payload(text="ヘルプ", user="late", event_id="late"))
+        request = urllib.request.Request(
+            str(bot.client.make_url("/hooks/relay")), data=raw, headers=signed_headers(raw)
+        )
+
+        def another_process() -> None:
+            first_event.wait(10)
+            with urllib.request.urlopen(request, timeout=10) as response:
+                acked.append(response.status)
+
+        sender = threading.Thread(target=another_process)
+        sender.start()
+        taken = await bot.runtime.worker.handle_batch()
+        await asyncio.to_thread(sender.join)
+        statuses = await _statuses(bot.runtime.sessions)
+    assert acked == [200]
+    assert 1 <= taken < 30
+    assert statuses["late"] == inbox.PENDING
+    assert sum(1 for s in statuses.values() if s == inbox.PENDING) == 30 - taken + 1
