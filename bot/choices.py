@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Insert, Table, bindparam, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import Event
@@ -26,8 +27,8 @@ _FORGET = delete(PendingChoices).where(
     PendingChoices.adapter == bindparam("adapter"),
     PendingChoices.conversation_id == bindparam("key"),
 )
-_LAST_OFFERED = (
-    select(PendingChoices)
+_LAST_OFFERED = (  # the column, not the row: an offer replaced in place must not read stale
+    select(PendingChoices.choices)
     .where(
         PendingChoices.adapter == bindparam("adapter"),
         PendingChoices.conversation_id.in_(bindparam("keys", expanding=True)),
@@ -35,6 +36,19 @@ _LAST_OFFERED = (
     .order_by(PendingChoices.offered_at.desc(), PendingChoices.id.desc())
     .limit(1)
 )
+
+
+def _offer_statement(dialect: str) -> Insert:
+    """Record an offer, replacing the conversation's last one: one statement, not two."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(cast(Table, PendingChoices.__table__))
+    return statement.on_conflict_do_update(
+        index_elements=["adapter", "conversation_id"],
+        set_={"choices": statement.excluded.choices, "offered_at": statement.excluded.offered_at},
+    )
+
+
+_OFFER = {dialect: _offer_statement(dialect) for dialect in ("sqlite", "postgresql")}
 
 
 async def remember(
@@ -51,20 +65,15 @@ async def remember(
     """
     key = _key(message)
     clear = known_clear if known_clear is not None else set()
-    if (adapter, key) not in clear:
-        await session.execute(_FORGET, {"adapter": adapter, "key": key})
-        clear.add((adapter, key))
     if message.choices:
         clear.discard((adapter, key))
         options = [{"label": c.label, "value": c.wire_value} for c in message.choices]
-        session.add(
-            PendingChoices(
-                adapter=adapter,
-                conversation_id=key,
-                choices={"options": options},
-                offered_at=now,
-            )
-        )
+        offer = _OFFER[session.get_bind().dialect.name]
+        row = {"adapter": adapter, "conversation_id": key, "offered_at": now}
+        await session.execute(offer, {**row, "choices": {"options": options}})
+    elif (adapter, key) not in clear:
+        await session.execute(_FORGET, {"adapter": adapter, "key": key})
+        clear.add((adapter, key))
 
 
 async def resolve(
@@ -78,13 +87,12 @@ async def resolve(
     if not event.is_direct:
         return event
     keys = [event.conversation.id, f"user:{event.user.id}"]
-    rows = await session.scalars(_LAST_OFFERED, {"adapter": event.adapter, "keys": keys})
-    offered = rows.first()
+    offered = await session.scalar(_LAST_OFFERED, {"adapter": event.adapter, "keys": keys})
     if offered is None:
         if known_clear is not None:
             known_clear.update((event.adapter, key) for key in keys)
         return event
-    value = _match(event.text, offered.choices.get("options", []))
+    value = _match(event.text, offered.get("options", []))
     return event if value is None else event.as_action(value)
 
 

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, Integer, Select, bindparam, exists, func, literal_column, select
+from sqlalchemy import (
+    Insert,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -70,6 +81,13 @@ _ONE_PENDING = (
     .where(InboxEvent.id == bindparam("row_id"), InboxEvent.status == PENDING)
     .with_for_update(skip_locked=True)
 )
+# Core, not ORM: the batch's rows are done together, and the session never reads them again.
+_TABLE = cast(Table, InboxEvent.__table__)
+_MARK_DONE = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status=DONE, handled_at=bindparam("now"))
+)
 _COUNT_PENDING = select(func.count()).select_from(InboxEvent).where(InboxEvent.status == PENDING)
 
 
@@ -92,6 +110,12 @@ async def claim_next(session: AsyncSession) -> InboxEvent | None:
 async def claim_row(session: AsyncSession, row_id: int) -> InboxEvent | None:
     """Lock one event by id if it is still pending (redoing a failed batch one by one)."""
     return (await session.scalars(_ONE_PENDING, {"row_id": row_id})).first()
+
+
+async def mark_done(session: AsyncSession, row_ids: list[int], now: datetime) -> None:
+    """Mark handled events done: one statement for a whole batch, in its transaction."""
+    if row_ids:
+        await session.execute(_MARK_DONE, {"ids": row_ids, "now": now})
 
 
 async def count_pending(conn: AsyncConnection) -> int:

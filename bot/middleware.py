@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select
-
 from bot import choices
 from bot.context import UserInfo
 from bot.events import EventType
-from storage.directory import directory_entry
+from storage.directory import staff_with_entry
 from storage.models import Staff
 
 if TYPE_CHECKING:
@@ -19,10 +17,6 @@ if TYPE_CHECKING:
 Next = Callable[[], Awaitable[None]]
 DISPLAY_NAME_LENGTH = 255  # the staff.display_name column
 MAX_CHOICE_TEXT = 100
-# Built once: these run on every event.
-_STAFF = select(Staff).where(
-    Staff.adapter == bindparam("adapter"), Staff.external_id == bindparam("user")
-)
 
 
 async def identify_user(ctx: Context, next: Next) -> None:
@@ -33,7 +27,7 @@ async def identify_user(ctx: Context, next: Next) -> None:
     """
     event = ctx.event
     name = (event.user.name or event.user.id)[:DISPLAY_NAME_LENGTH]
-    staff = await ctx.session.scalar(_STAFF, {"adapter": event.adapter, "user": event.user.id})
+    staff, entry = await staff_with_entry(ctx.session, event.adapter, event.user.id)
     if staff is None:
         staff = Staff(
             adapter=event.adapter,
@@ -44,7 +38,6 @@ async def identify_user(ctx: Context, next: Next) -> None:
         )
         ctx.session.add(staff)
         await ctx.session.flush()
-    entry = await directory_entry(ctx.session, staff.id)
     if event.user.name and staff.display_name != name and not entry.listed:
         staff.display_name = name
     ctx.locale = ctx.app.catalog.resolve(staff.locale or ctx.app.default_locale)

@@ -128,7 +128,8 @@ class InboxWorker:
                     if taken and await self._turn_is_over(time.perf_counter() - started):
                         break  # the rest stay pending: acks and other work get their turn
                     taken.append((row.id, row.payload))
-                    await self._run_listeners(session, row, Event.from_json(row.payload))
+                    await self._run_listeners(Event.from_json(row.payload), session)
+                await inbox.mark_done(session, [row_id for row_id, _ in taken], self._clock.now())
         except Exception as exc:
             if not taken:
                 raise  # the claim itself failed: the database is unreachable; the loop backs off
@@ -168,17 +169,16 @@ class InboxWorker:
                 if row is None:
                     return  # handled meanwhile by another process
                 event = Event.from_json(row.payload)
-                await self._run_listeners(session, row, event)
+                await self._run_listeners(event, session)
+                await inbox.mark_done(session, [row_id], self._clock.now())
         except Exception as exc:
             await self._failed(row_id, event, exc)
 
-    async def _run_listeners(self, session: AsyncSession, row: InboxEvent, event: Event) -> None:
+    async def _run_listeners(self, event: Event, session: AsyncSession) -> None:
         started = time.perf_counter()
         with event_context(event.adapter, event.event_id):
             await self._app.dispatch(event, session)
         self._observe(time.perf_counter() - started)
-        row.status = inbox.DONE
-        row.handled_at = self._clock.now()
 
     async def _failed(self, row_id: int, event: Event | None, exc: BaseException) -> None:
         if isinstance(exc, DBAPIError | OSError | StaleDataError):

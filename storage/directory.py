@@ -21,13 +21,14 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
+    literal_column,
     select,
     table,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, BigIntPK
+from storage.models import Base, BigIntPK, Staff
 from storage.types import UTCDateTime
 
 # The staff table as the directory sees it (migration 0005 adds section and active).
@@ -130,38 +131,43 @@ async def active_groups(session: AsyncSession) -> list[GroupRecord]:
     ]
 
 
-def _entry_query() -> Select[str | None, bool, str | None]:
-    staff = staff_directory
+def _staff_query() -> Select[Staff, str | None, bool | None, str | None]:
+    # The directory's columns of the same staff row, named in SQL: staff_directory is another
+    # FROM object for the same table, and would join it a second time.
+    section = literal_column("staff.section", String)
+    active = literal_column("staff.active", Boolean)
     return (
-        select(staff.c.section, staff.c.active, WorkingGroup.name)
-        .select_from(staff)
+        select(Staff, section, active, WorkingGroup.name)
         .outerjoin(
             GroupLeader,
-            and_(
-                GroupLeader.adapter == staff.c.adapter,
-                GroupLeader.user_id == staff.c.external_id,
-            ),
+            and_(GroupLeader.adapter == Staff.adapter, GroupLeader.user_id == Staff.external_id),
         )
         .outerjoin(
             WorkingGroup,
             and_(WorkingGroup.id == GroupLeader.group_id, WorkingGroup.active.is_(True)),
         )
-        .where(staff.c.id == bindparam("staff_id"))
+        .where(Staff.adapter == bindparam("adapter"), Staff.external_id == bindparam("user"))
         .order_by(WorkingGroup.name)
     )
 
 
-_ENTRY = _entry_query()  # built once: it runs on every event
+_STAFF = _staff_query()  # built once: it runs on every event
+
+UNLISTED = DirectoryEntry(section=None, active=True, groups=())
 
 
-async def directory_entry(session: AsyncSession, staff_id: int) -> DirectoryEntry:
-    """Section, status and led groups of one staff row, in one query (runs on every event)."""
-    rows = (await session.execute(_ENTRY, {"staff_id": staff_id})).all()
+async def staff_with_entry(
+    session: AsyncSession, adapter: str, user_id: str
+) -> tuple[Staff | None, DirectoryEntry]:
+    """The staff row of a platform user and what the directory says of them, in one query
+    (it runs on every event); ``(None, UNLISTED)`` for someone the bot has never seen."""
+    rows = (await session.execute(_STAFF, {"adapter": adapter, "user": user_id})).all()
     if not rows:
-        return DirectoryEntry(section=None, active=True, groups=())
-    section, active = rows[0][0], bool(rows[0][1])
-    groups = tuple(name for _, _, name in rows if name is not None)
-    return DirectoryEntry(section=section, active=active, groups=groups if active else ())
+        return None, UNLISTED
+    staff, section, active, _ = rows[0]
+    listed_active = bool(active)
+    groups = tuple(name for *_, name in rows if name is not None) if listed_active else ()
+    return staff, DirectoryEntry(section=section, active=listed_active, groups=groups)
 
 
 @dataclass(frozen=True, slots=True)

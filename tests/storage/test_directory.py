@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import migrate
 from storage.directory import (
+    DirectoryEntry,
     GroupLeader,
     WorkingGroup,
     active_groups,
-    directory_entry,
     listed_staff,
     staff_directory,
+    staff_with_entry,
 )
 from storage.directory_sync import GroupEntry, StaffEntry, SyncResult, sync_directory
 from storage.issues import Section
@@ -44,13 +45,17 @@ async def _sync(
         )
 
 
-async def _chat_staff(sessions: async_sessionmaker[AsyncSession], user: str) -> int:
+async def _chat_staff(sessions: async_sessionmaker[AsyncSession], user: str) -> str:
     """A person who wrote to the bot without being in any directory file."""
     async with sessions() as session, session.begin():
-        staff = Staff(adapter="relay", external_id=user, display_name=user, created_at=NOW)
-        session.add(staff)
-        await session.flush()
-        return staff.id
+        session.add(Staff(adapter="relay", external_id=user, display_name=user, created_at=NOW))
+    return user
+
+
+async def _entry(session: AsyncSession, user: str) -> DirectoryEntry:
+    staff, entry = await staff_with_entry(session, "relay", user)
+    assert staff is not None and staff.external_id == user
+    return entry
 
 
 async def _columns(engine: AsyncEngine) -> set[str]:
@@ -68,7 +73,7 @@ async def _tables(engine: AsyncEngine) -> set[str]:
 async def test_migration_adds_columns_that_chat_rows_fill_by_default(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    staff_id = await _chat_staff(sessions, "U1")
+    chatter = await _chat_staff(sessions, "U1")
     assert {"section", "active"} <= await _columns(engine)
     await migrate.downgrade(engine, "0004")
     try:
@@ -77,7 +82,7 @@ async def test_migration_adds_columns_that_chat_rows_fill_by_default(
     finally:
         await migrate.upgrade(engine)
     async with sessions() as session:
-        entry = await directory_entry(session, staff_id)
+        entry = await _entry(session, chatter)
     assert (entry.section, entry.active, entry.groups, entry.listed) == (None, True, (), False)
 
 
@@ -145,12 +150,8 @@ async def test_deactivate_missing_touches_only_listed_rows(
                 )
             ).all()
         )
-        left = await session.scalar(
-            select(staff_directory.c.id).where(staff_directory.c.external_id == "L1")
-        )
-        assert left is not None
-        entry = await directory_entry(session, left)
-        stranger = await directory_entry(session, chatter)
+        entry = await _entry(session, "L1")
+        stranger = await _entry(session, chatter)
         leaders = list(await session.scalars(select(GroupLeader)))
     assert rows == {"L1": False, "S1": True, "P1": True, "U9": True}  # chat-only U9 kept
     assert (entry.active, entry.groups, entry.listed) == (False, (), True)
@@ -166,9 +167,20 @@ async def test_reimport_brings_a_deactivated_person_and_group_back(
     back = await _sync(sessions, STAFF, GROUPS)
     assert (back.staff.updated, back.groups.updated, back.sections.updated) == (1, 1, 1)
     async with sessions() as session:
-        left = await session.scalar(
-            select(staff_directory.c.id).where(staff_directory.c.external_id == "L1")
-        )
-        assert left is not None
-        entry = await directory_entry(session, left)
+        entry = await _entry(session, "L1")
     assert entry.active and entry.groups == ("窓口部会",)
+
+
+async def test_one_query_gives_a_leaders_row_with_every_group_they_lead(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The chat path reads the staff row, section, status and led groups in one statement."""
+    groups = ("窓口部会", "ペーパーレス部会")
+    two_groups = [StaffEntry("L1", "佐藤 一郎", "市民課", "leader", groups)]
+    await _sync(sessions, two_groups, GROUPS)
+    async with sessions() as session:
+        staff, entry = await staff_with_entry(session, "relay", "L1")
+        unknown = await staff_with_entry(session, "relay", "nobody")
+    assert staff is not None and (staff.display_name, staff.role) == ("佐藤 一郎", "leader")
+    assert entry == DirectoryEntry("市民課", True, ("ペーパーレス部会", "窓口部会"))
+    assert unknown == (None, DirectoryEntry(None, True, ()))
