@@ -87,6 +87,7 @@ class OutboxDispatcher:
         }
         self._stopping = False
         self._recorder = SentRecorder(sessions, clock)
+        self._claiming = False
         self._acks_first = acks_first
 
     def notify(self) -> None:
@@ -140,13 +141,17 @@ class OutboxDispatcher:
         lease = timedelta(seconds=self._settings.lease_seconds)
         give_back_after = stamp + self._settings.lease_seconds * LEASE_SHARE
         rows: list[OutboxMessage] = []
-        async with self._sessions() as session, session.begin():
-            for names, limit in [*(([n], a) for n, a in paced), (unpaced, free)]:
-                limit = min(limit, free - len(rows))
-                if names and limit > 0:
-                    rows += await outbox.claim_due(
-                        session, now, limit=limit, lease=lease, adapters=names
-                    )
+        self._claiming = True
+        try:
+            async with self._sessions() as session, session.begin():
+                for names, limit in [*(([n], a) for n, a in paced), (unpaced, free)]:
+                    limit = min(limit, free - len(rows))
+                    if names and limit > 0:
+                        rows += await outbox.claim_due(
+                            session, now, limit=limit, lease=lease, adapters=names
+                        )
+        finally:
+            self._claiming = False
             claims = [
                 _Claim(
                     row.id,
@@ -164,6 +169,10 @@ class OutboxDispatcher:
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         return len(claims)
+
+    def waiting(self) -> bool:
+        """Whether sending waits for the database: a claim, or deliveries to record."""
+        return self._claiming or self._recorder.waiting()
 
     async def _wait_for_work(self) -> None:
         waiter = asyncio.create_task(self._wakeup.wait())

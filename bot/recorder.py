@@ -30,6 +30,10 @@ class SentRecorder:
         self._queue: list[tuple[Sent, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
+    def waiting(self) -> bool:
+        """Whether deliveries wait to be recorded (their send slots stay taken until then)."""
+        return bool(self._queue)
+
     async def record(self, sent: Sent) -> None:
         """Return once the delivery is recorded (or recording failed: then the lease runs out
         and the row is sent again under the same idempotency key)."""

@@ -135,7 +135,7 @@ class Runtime:
             self.dispatcher.notify,
             observe=self.metrics.handler_seconds.observe,
             acks_first=self.intake.acks_first,
-            acks_waiting=self.intake.waiting,
+            others_waiting=lambda: self.intake.waiting() or self.dispatcher.waiting(),
             on_handled=self.intake.handled,
         )
         self.intake.on_stored = self.worker.notify

@@ -54,7 +54,7 @@ class InboxWorker:
         observe: Callable[[float], None] = lambda seconds: None,
         *,
         acks_first: Callable[[], Awaitable[None]] | None = None,
-        acks_waiting: Callable[[], bool] = lambda: False,
+        others_waiting: Callable[[], bool] = lambda: False,
         on_handled: Callable[[int], None] = lambda count: None,
     ) -> None:
         self._sessions = sessions
@@ -64,7 +64,7 @@ class InboxWorker:
         self._on_replies = on_replies
         self._observe = observe
         self._acks_first = acks_first
-        self._acks_waiting = acks_waiting
+        self._others_waiting = others_waiting
         self._on_handled = on_handled
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -147,8 +147,10 @@ class InboxWorker:
         return len(taken)
 
     async def _turn_is_over(self, elapsed: float) -> bool:
-        """A batch runs at least ``BATCH_MIN_SECONDS``, then yields to waiting acks, and never
-        holds its transaction longer than ``BATCH_SECONDS``."""
+        """A batch runs at least ``BATCH_MIN_SECONDS``, then yields to others waiting for the
+        database (acks; sending the replies), and never holds its transaction longer than
+        ``BATCH_SECONDS``. On SQLite's one connection, a backlog handled in full-length turns
+        left the dispatcher one claim per turn, and replies fell far behind the handling."""
         if elapsed < BATCH_MIN_SECONDS:
             return False
         if elapsed >= BATCH_SECONDS:
@@ -158,7 +160,7 @@ class InboxWorker:
         # (the socket's callback, then the request's task) before asking.
         for _ in range(_LOOP_TURNS_TO_READ_A_REQUEST):
             await asyncio.sleep(0)
-        return self._acks_waiting()
+        return self._others_waiting()
 
     async def _handle_one(self, row_id: int) -> None:
         """Handle one event of a failed batch in its own transaction."""

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bot import inbox, worker
 from bot.app import App
 from bot.context import Context
+from bot.runtime import Runtime
 from handlers import register as register_features
 from storage.models import InboxEvent, OutboxMessage
 from tests.builders import encode, make_event, relay_payload, signed_headers
@@ -152,3 +153,32 @@ async def test_a_request_arriving_mid_batch_cuts_the_batch_short(
     assert 1 <= taken < 30
     assert statuses["late"] == inbox.PENDING
     assert sum(1 for s in statuses.values() if s == inbox.PENDING) == 30 - taken + 1
+
+
+async def test_a_batch_yields_to_the_dispatcher_waiting_for_sqlites_one_connection(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog handled in full-length turns left sending one claim per turn, and replies fell
+    far behind: once a claim waits for the connection, the batch ends after its shortest turn."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL the dispatcher has a connection of its own")
+    monkeypatch.setattr(worker, "BATCH_SECONDS", 60.0)
+    claims: list[asyncio.Task[int]] = []
+    runtimes: list[Runtime] = []
+
+    def slow(app: App) -> None:
+        @app.message(r"^n(\d+)$")
+        async def listener(ctx: Context) -> None:
+            if not claims:  # as if a reply were due: the dispatcher asks for the connection
+                dispatcher = runtimes[0].dispatcher
+                claims.append(asyncio.create_task(dispatcher.claim_and_start()))
+            time.sleep(0.001)  # noqa: ASYNC251 - blocks the loop, as an inline statement does
+
+    async with harness(database_url, register=slow) as bot:
+        runtimes.append(bot.runtime)
+        for n in range(30):
+            await bot.runtime.accept(make_event(f"n{n}", user=f"U{n}", event_id=f"e{n}"))
+        taken = await bot.runtime.worker.handle_batch()
+        await claims[0]
+        rest = await bot.runtime.worker.handle_pending()
+    assert 1 <= taken < 30 and taken + rest == 30
