@@ -146,7 +146,7 @@ class OutboxSettings(BaseModel):
     lease_seconds: float = Field(60.0, gt=0)
     poll_interval_seconds: float = Field(1.0, gt=0)
     batch_size: int = Field(50, ge=1)
-    concurrency: int = Field(8, ge=1)
+    concurrency: int = Field(32, ge=1)
     shutdown_flush_seconds: float = Field(5.0, ge=0)
     # Per adapter name; what is written here replaces that adapter's default, others keep theirs.
     rate_limits: dict[str, RateLimitSettings] = Field(
