@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
@@ -110,7 +110,7 @@ class OutboxDispatcher:
                 await self._acks_first()  # sending is background work, like handling
             try:
                 claimed = await self.claim_and_start()
-            except (DBAPIError, OSError) as exc:
+            except (SQLAlchemyError, OSError) as exc:
                 log.warning("outbox claim failed, will retry: %s", type(exc).__name__)
                 claimed = 0
             if claimed == 0:
@@ -289,7 +289,7 @@ class OutboxDispatcher:
                     next_attempt_at=next_attempt_at,
                     error=error,
                 )
-        except (DBAPIError, OSError) as exc:
+        except (SQLAlchemyError, OSError) as exc:
             # The lease runs out and the row is claimed again: counted once too often, no loss.
             log.warning("could not give back outbox row %s: %s", claim.row_id, type(exc).__name__)
 
@@ -311,7 +311,7 @@ class OutboxDispatcher:
                     error=error,
                     next_attempt_at=next_attempt_at,
                 )
-        except (DBAPIError, OSError) as exc:
+        except (SQLAlchemyError, OSError) as exc:
             # The lease runs out and the row is tried again under the same idempotency key.
             log.warning("could not record outbox row %s: %s", claim.row_id, type(exc).__name__)
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import inbox
 from bot.clock import Clock
 from bot.events import Event
+from bot.inbox_writer import writer_for
 
 MAX_BATCH = 128  # events per transaction; bounds one statement's size and one commit's wait
 RECOUNT_SECONDS = 1.0
@@ -49,7 +50,7 @@ class Intake:
     ) -> None:
         self._engine = engine
         self._clock = clock
-        self._statement = inbox.insert_statement(engine.dialect.name)
+        self._writer = writer_for(engine, MAX_FLUSHERS)
         self._max_backlog = max_backlog
         self.on_stored: Callable[[], None] = lambda: None  # wakes the worker
         self._queue: list[_Waiting] = []
@@ -138,7 +139,7 @@ class Intake:
         for waiting in batch:
             first.setdefault((waiting.event.adapter, waiting.event.event_id), waiting)
         try:
-            new = await self._insert(list(first.values()))
+            new = await self._writer.insert([w.event for w in first.values()], self._clock.now())
         except Exception as exc:  # every waiting request answers 503; none is acked
             for waiting in batch:
                 if not waiting.done.done():
@@ -153,14 +154,8 @@ class Intake:
             self.backlog += len(new)
             self.on_stored()
 
-    async def _insert(self, batch: Sequence[_Waiting]) -> set[tuple[str, str]]:
-        now = self._clock.now()
-        rows = [inbox.row_values(waiting.event, now) for waiting in batch]
-        async with self._engine.begin() as conn:
-            result = await conn.execute(self._statement, rows)
-            return {(adapter, event_id) for adapter, event_id in result.all()}
-
     async def stop(self) -> None:
         """Let the commit in progress finish; requests still queued behind it fail."""
         if self._flushers:
             await asyncio.gather(*self._flushers, return_exceptions=True)
+        await self._writer.close()

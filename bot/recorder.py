@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
@@ -47,10 +47,12 @@ class SentRecorder:
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
-                await self._commit([sent for sent, _ in batch])
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+                try:
+                    await self._commit([sent for sent, _ in batch])
+                finally:  # whatever happened, no sender may wait forever (its slot with it)
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_result(None)
         finally:
             self._flushing = None
 
@@ -58,7 +60,7 @@ class SentRecorder:
         try:
             async with self._sessions() as session, session.begin():
                 await outbox.finish_sent(session, batch, self._clock.now())
-        except (DBAPIError, OSError) as exc:
+        except (SQLAlchemyError, OSError) as exc:
             ids = ", ".join(str(row_id) for row_id, _, _ in batch[:10])
             log.warning(
                 "could not record %s sent outbox rows (%s…): %s",

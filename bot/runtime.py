@@ -169,6 +169,8 @@ class Runtime:
             asyncio.create_task(self.worker.run(), name="inbox-worker"),
             asyncio.create_task(self.dispatcher.run(), name="outbox-dispatcher"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(_report_death)
         self.scheduler.start()
 
     async def sweep_forms(self) -> tuple[int, int]:
@@ -240,3 +242,10 @@ class Runtime:
         log.debug("engine disposed in %.1fs", asyncio.get_running_loop().time() - started)
         if self._sqlite_lock is not None:
             self._sqlite_lock.release()
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    """A loop that should run until stopped ended by an exception: say so at once (its task
+    is held, so asyncio would never report it); /healthz and the logs then tell the operator."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.critical("%s stopped: %s", task.get_name(), type(exc).__name__, exc_info=exc)

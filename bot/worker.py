@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -82,7 +82,7 @@ class InboxWorker:
             try:
                 handled = await self.handle_next()
                 delay = 0.0
-            except (DBAPIError, OSError) as exc:
+            except (SQLAlchemyError, OSError) as exc:
                 delay = min(max(delay * 2, 0.1), 5.0)
                 log.warning("inbox unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)

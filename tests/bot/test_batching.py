@@ -120,7 +120,10 @@ async def test_a_request_arriving_mid_batch_cuts_the_batch_short(
 ) -> None:
     """Handling holds the loop between its awaits (SQLite runs on the loop's thread), yet a
     request sent by another process during a long batch is read, the batch ends after its
-    shortest turn, and the request is acked; the rest of the batch waits for the next one."""
+    shortest turn, and the request is acked; the rest of the batch waits for the next one.
+    (On PostgreSQL the ack has connections of its own and need not wait for the batch.)"""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("on PostgreSQL the intake has connections of its own")
     monkeypatch.setattr(worker, "BATCH_SECONDS", 60.0)  # only the waiting ack may end it
     first_event = threading.Event()
     acked: list[int] = []

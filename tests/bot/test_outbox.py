@@ -276,3 +276,21 @@ async def test_a_delivery_recorded_late_does_not_overwrite_a_newer_claim(session
         await outbox.finish_sent(session, [(row.id, first_attempt + 1, "fresh")], later)
     [stored] = await _rows(sessions)
     assert stored.status == outbox.SENT and stored.platform_message_id == "fresh"
+
+
+async def test_a_record_that_fails_unexpectedly_never_holds_its_send_slot(  # type: ignore[no-untyped-def]
+    sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the record commit raises, the senders waiting on it go on: a slot held
+    forever would, one failure at a time, stop sending altogether."""
+    from bot.recorder import SentRecorder
+
+    recorder = SentRecorder(sessions, FrozenClock(START))
+
+    async def broken(batch: object) -> None:
+        raise RuntimeError("a bug, not a database error")
+
+    monkeypatch.setattr(recorder, "_commit", broken)
+    await asyncio.wait_for(recorder.record((1, 1, "m1")), 5)
+    await recorder.stop()
+    assert not recorder.waiting()

@@ -351,9 +351,10 @@ async def test_event_refused_during_an_outage_is_accepted_as_new_afterwards(
             with monkeypatch.context() as patch:
                 patch.setattr(bot.runtime, "engine", down)
                 patch.setattr(bot.runtime, "sessions", session_factory(down))
-                patch.setattr(bot.runtime, "intake", Intake(down, bot.runtime.clock))
+                patch.setattr(bot.runtime, "intake", intake := Intake(down, bot.runtime.clock))
                 refused = await bot.post(payload)
                 health_down = await bot.get("/healthz")
+                await intake.stop()
             rows_during = await bot.inbox()
             retried = await bot.post(payload)
             health_up = await bot.get("/healthz")

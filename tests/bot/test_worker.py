@@ -100,6 +100,7 @@ async def test_kill_during_handling_rolls_back_and_handles_once_later(database_u
     task.cancel()  # the process dies here
     await asyncio.gather(task, return_exceptions=True)
     await dying.engine.dispose()
+    await dying.intake.stop()  # its own PostgreSQL connections: the OS closes a dead process's
     if dying._sqlite_lock is not None:  # the OS drops a dead process's lock
         dying._sqlite_lock.release()
     gc.collect()

@@ -1,0 +1,118 @@
+"""The one statement of the ack path: insert a group of events, learn which were new.
+
+Two ways, one contract (``insert`` returns the new ``(adapter, event_id)`` keys and commits):
+
+- ``CoreWriter`` runs SQLAlchemy's ``INSERT … ON CONFLICT DO NOTHING RETURNING`` in a
+  transaction. On SQLite that is a few microseconds of SQLite under SQLAlchemy's own cost.
+- ``AsyncpgWriter`` (PostgreSQL) sends one prepared statement over the array of events, in
+  autocommit, on an asyncpg pool of its own: one round trip per group. Through SQLAlchemy a
+  group cost a pre-ping, BEGIN, the INSERT and COMMIT, about 1.9 ms of CPU for one event and
+  3 ms for eight, more than the limit server's whole request; this way it is 0.5 and 0.6 ms.
+  A dead connection is not pinged for first: its group fails (the requests answer 503 and the
+  platform retries), and asyncpg's pool replaces the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import inbox
+from bot.events import Event
+
+Key = tuple[str, str]  # (adapter, event_id)
+CLOSE_SECONDS = 2.0  # a graceful close waits for the server; a dead one would never answer
+
+
+class InboxWriter(Protocol):
+    async def insert(self, events: Sequence[Event], now: datetime) -> set[Key]: ...
+
+    async def close(self) -> None: ...
+
+
+class CoreWriter:
+    """SQLAlchemy Core in a transaction of the main engine (SQLite: its one connection)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._statement = inbox.insert_statement(engine.dialect.name)
+
+    async def insert(self, events: Sequence[Event], now: datetime) -> set[Key]:
+        rows = [inbox.row_values(event, now) for event in events]
+        async with self._engine.begin() as conn:
+            result = await conn.execute(self._statement, rows)
+            return {(adapter, event_id) for adapter, event_id in result.all()}
+
+    async def close(self) -> None:
+        """The main engine is the runtime's to dispose of."""
+
+
+# The columns and values of inbox.row_values, as arrays: one statement whatever the group size.
+_ARRAY_INSERT = f"""
+INSERT INTO inbox (adapter, event_id, serial_key, payload, status, attempts, received_at)
+SELECT adapter, event_id, serial_key, payload::json, '{inbox.PENDING}', 0, $5
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+    AS new(adapter, event_id, serial_key, payload)
+ON CONFLICT (adapter, event_id) DO NOTHING
+RETURNING adapter, event_id
+"""
+
+
+class AsyncpgWriter:
+    """asyncpg's own pool and prepared statement: no SQLAlchemy on the ack path (see above)."""
+
+    def __init__(self, dsn: str, connections: int) -> None:
+        self._dsn = dsn
+        self._connections = connections
+        self._pool: Any = None  # asyncpg.Pool, made at first use (imported only here)
+        self._making = asyncio.Lock()
+
+    async def insert(self, events: Sequence[Event], now: datetime) -> set[Key]:
+        columns = (
+            [event.adapter for event in events],
+            [event.event_id for event in events],
+            [event.serial_key for event in events],
+            [json.dumps(event.to_json(), ensure_ascii=False) for event in events],
+        )
+        try:
+            pool = await self._open()
+            async with pool.acquire() as conn:  # a closed connection is replaced on acquire
+                records = await conn.fetch(_ARRAY_INSERT, *columns, now)
+        except Exception as exc:
+            # Answer as SQLAlchemy would (the server maps this to 503), without the values.
+            raise OperationalError("INSERT INTO inbox …", None, exc) from exc
+        return {(record[0], record[1]) for record in records}
+
+    async def _open(self) -> Any:
+        async with self._making:
+            if self._pool is None:
+                import asyncpg
+
+                self._pool = await asyncpg.create_pool(
+                    self._dsn, min_size=0, max_size=self._connections
+                )
+        return self._pool
+
+    async def close(self) -> None:
+        """Close gracefully if the server answers in time; otherwise just drop the sockets."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_SECONDS)
+        except (TimeoutError, OSError):
+            pool.terminate()
+
+
+def writer_for(engine: AsyncEngine, connections: int) -> InboxWriter:
+    """The writer for ``engine``'s database; on PostgreSQL with up to ``connections`` of its own."""
+    if engine.dialect.name != "postgresql":
+        return CoreWriter(engine)
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return AsyncpgWriter(dsn, connections)
