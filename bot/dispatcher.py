@@ -86,7 +86,7 @@ class OutboxDispatcher:
             for name in senders
         }
         self._stopping = False
-        self._recorder = SentRecorder(sessions, clock)
+        self._recorder = SentRecorder(sessions, clock, acks_first)
         self._claiming = False
         self._acks_first = acks_first
 

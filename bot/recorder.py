@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,9 +25,15 @@ Sent = tuple[int, int, str | None]  # outbox row id, attempt, the platform's mes
 class SentRecorder:
     """Marks delivered outbox rows ``sent``, many per transaction."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        acks_first: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._acks_first = acks_first
         self._queue: list[tuple[Sent, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
@@ -46,6 +53,8 @@ class SentRecorder:
     async def _flush(self) -> None:
         try:
             while self._queue:
+                if self._acks_first is not None:
+                    await self._acks_first()  # recording is background work, like sending
                 batch, self._queue = self._queue, []
                 try:
                     await self._commit([sent for sent, _ in batch])
