@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -65,15 +65,8 @@ class InlineConnection:
             return
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
-        loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + self._busy_timeout
-        wait = _FIRST_WAIT
-        while True:
-            try:
-                await loop.run_in_executor(self._executor, conn.commit)
-                return
-            except sqlite3.OperationalError as exc:
-                wait = await self._wait_or_raise(exc, deadline, wait)
+        executor, loop = self._executor, asyncio.get_running_loop()
+        await self._retrying(lambda: loop.run_in_executor(executor, conn.commit))
 
     async def rollback(self) -> None:
         self._open().rollback()
@@ -94,22 +87,26 @@ class InlineConnection:
             self._executor = None
 
     async def run(self, call: Callable[[], T]) -> T:
-        """Run ``call`` now; while another process holds the lock, sleep and try again."""
+        """Run ``call`` now, on this thread (see ``_retrying`` for a lock another holds)."""
+
+        async def now() -> T:
+            return call()
+
+        return await self._retrying(now)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Await ``attempt``; while another process holds the lock, sleep and try again, up to
+        ``busy_timeout``, then raise SQLite's own error."""
         deadline = time.monotonic() + self._busy_timeout
         wait = _FIRST_WAIT
         while True:
             try:
-                return call()
+                return await attempt()
             except sqlite3.OperationalError as exc:
-                wait = await self._wait_or_raise(exc, deadline, wait)
-
-    async def _wait_or_raise(
-        self, exc: sqlite3.OperationalError, deadline: float, wait: float
-    ) -> float:
-        if not _is_busy(exc) or time.monotonic() >= deadline:
-            raise exc
-        await asyncio.sleep(wait)
-        return min(wait * 2, _LONGEST_WAIT)
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, _LONGEST_WAIT)
 
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:
