@@ -90,6 +90,8 @@ class AsyncpgWriter:
         return {(record[0], record[1]) for record in records}
 
     async def _open(self) -> Any:
+        if self._pool is not None:  # every insert after the first: no lock to take
+            return self._pool
         async with self._making:
             if self._pool is None:
                 import asyncpg
