@@ -45,6 +45,11 @@ def insert_statement(dialect: str) -> Insert:
     )
 
 
+# The columns ``row_values`` fills, in its order: the raw-SQL writers compile their statement
+# for exactly these (bot.inbox_writer).
+ROW_COLUMNS = ("adapter", "event_id", "serial_key", "payload", "status", "attempts", "received_at")
+
+
 def row_values(event: Event, now: datetime) -> dict[str, Any]:
     """The inbox row of a new event, pending."""
     return {

@@ -14,6 +14,10 @@ the loop without it, so they leave it:
   one-thread executor, and the loop meanwhile reads the next requests for the next group commit.
 - A write lock held by another process (a ``dxbot`` command on the same file) is waited for with
   ``asyncio.sleep`` between tries (SQLite's own busy handler is off), up to ``busy_timeout``.
+
+``transaction`` runs a whole short write transaction in one go, on the commit thread when
+commits sync: the ack path's insert and its commit then cost one hand-off, not SQLAlchemy's
+statements on the loop plus the hand-off for ``COMMIT``.
 """
 
 from __future__ import annotations
@@ -63,10 +67,39 @@ class InlineConnection:
         if not (self._offload_commit and conn.in_transaction):
             await self.run(conn.commit)
             return
+        await self._retrying(lambda: self._off_loop(conn.commit))
+
+    async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``BEGIN IMMEDIATE``, ``work(connection)``, ``COMMIT`` (rolled back if ``work`` raises),
+        as one call: on the commit thread when commits sync, else here. Only between
+        transactions: the caller holds this connection (checked out of the pool)."""
+        conn = self._open()
+
+        def whole() -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            return result
+
+        if not self._offload_commit:
+            return await self.run(whole)
+        return await self._retrying(lambda: self._off_loop(whole))
+
+    async def _off_loop(self, call: Callable[[], T]) -> T:
+        """Run ``call`` on the commit thread. A cancelled caller still waits for it to end: the
+        connection must not go back to the pool while the thread is using it."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-commit")
-        executor, loop = self._executor, asyncio.get_running_loop()
-        await self._retrying(lambda: loop.run_in_executor(executor, conn.commit))
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait({future})
+            raise
 
     async def rollback(self) -> None:
         self._open().rollback()

@@ -117,3 +117,51 @@ async def test_a_closed_connection_refuses_work_like_sqlite3_does(tmp_path: Path
     await conn.close()  # twice is harmless, as SQLAlchemy may do on shutdown
     with pytest.raises(sqlite3.ProgrammingError):
         conn.cursor()
+
+
+async def test_a_cancelled_transaction_still_waits_for_its_thread(tmp_path: Path) -> None:
+    """The connection goes back to the pool only once the commit thread is done with it."""
+    conn = await sqlite_inline.connect(
+        str(tmp_path / "cancel.db"), offload_commit=True, busy_timeout=1
+    )
+    release = threading.Event()
+
+    def slow_insert(raw: sqlite3.Connection) -> None:
+        raw.execute("INSERT INTO t VALUES (1)")
+        release.wait(5)
+
+    try:
+        await conn.execute("CREATE TABLE t (x INTEGER)")
+        task = asyncio.create_task(conn.transaction(slow_insert))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        assert not task.done()  # cancelled, but the thread still holds the connection
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        cursor = await conn.execute("SELECT x FROM t")
+        assert await cursor.fetchall() == [(1,)]  # the thread finished its work and commit
+    finally:
+        release.set()
+        await conn.close()
+
+
+async def test_a_transaction_that_raises_is_rolled_back(tmp_path: Path) -> None:
+    conn = await sqlite_inline.connect(
+        str(tmp_path / "undo.db"), offload_commit=True, busy_timeout=1
+    )
+
+    def half(raw: sqlite3.Connection) -> None:
+        raw.execute("INSERT INTO t VALUES (1)")
+        raise ValueError("the second half failed")
+
+    try:
+        await conn.execute("CREATE TABLE t (x INTEGER)")
+        with pytest.raises(ValueError):
+            await conn.transaction(half)
+        cursor = await conn.execute("SELECT count(*) FROM t")
+        assert await cursor.fetchall() == [(0,)]
+        assert not conn._open().in_transaction
+    finally:
+        await conn.close()
