@@ -11,7 +11,8 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from functools import cache
+from typing import Any, cast
 from urllib.parse import quote
 
 from aiohttp import web
@@ -103,8 +104,8 @@ async def _accept(request: web.Request, name: str, error: ErrorResponse) -> web.
     )
     try:
         adapter.verify(raw, time.time())
-        if isinstance(adapter, Preparing):
-            await adapter.prepare(raw)
+        if _prepares(type(adapter)):
+            await cast(Preparing, adapter).prepare(raw)
         parsed = adapter.parse(raw)
     except SignatureError as exc:
         log.warning("rejected %s webhook: %s", name, exc)
@@ -132,6 +133,13 @@ async def _accept(request: web.Request, name: str, error: ErrorResponse) -> web.
     if isinstance(parsed, Batch):
         return _ack(parsed.ack)
     return web.json_response({"ok": True, "duplicate": not new} if not new else {"ok": True})
+
+
+@cache
+def _prepares(kind: type) -> bool:
+    """Whether an adapter class is ``Preparing``: asked once per class, since a protocol check
+    on an instance inspects its members each time (~20 µs, a tenth of a relay ack)."""
+    return issubclass(kind, Preparing)
 
 
 def _ack(ack: Ack) -> web.Response:
