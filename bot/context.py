@@ -80,5 +80,5 @@ class Context:
         """Queue any message (e.g. to another user); it goes out if this handling commits."""
         name = adapter or self.event.adapter
         now = self.app.clock.now()
-        outbox.enqueue(self.session, name, message, now)
+        await outbox.enqueue(self.session, name, message, now)
         await choices.remember(self.session, name, message, now, self.choices_clear)

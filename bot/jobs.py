@@ -37,7 +37,7 @@ class JobContext:
         return self.app.catalog.t(locale, key, **values)
 
     async def send(self, message: OutgoingMessage, adapter: str) -> None:
-        outbox.enqueue(self.session, adapter, message, self.now)
+        await outbox.enqueue(self.session, adapter, message, self.now)
         # A typed "1" must answer this message's buttons, not ones offered earlier.
         await choices.remember(self.session, adapter, message, self.now)
 

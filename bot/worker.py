@@ -229,7 +229,7 @@ class InboxWorker:
         )
         text = self._app.catalog.t(locale or self._app.default_locale, "errors.internal")
         message = OutgoingMessage(text=text, conversation_id=event.conversation.id)
-        outbox.enqueue(session, event.adapter, message, self._clock.now())
+        await outbox.enqueue(session, event.adapter, message, self._clock.now())
 
     async def stop(self) -> None:
         """Finish the event in hand, then stop."""

@@ -31,15 +31,15 @@ async def sweep(
         expired = await store.idle_sessions(session, idle_since=expire_before, only_unnudged=False)
         for row in expired:
             row.status = store.EXPIRED
-            _tell(session, row, "forms.expired", forms, catalog, clock)
+            await _tell(session, row, "forms.expired", forms, catalog, clock)
         nudged = await store.idle_sessions(session, idle_since=nudge_before, only_unnudged=True)
         for row in nudged:
             row.nudged_at = now
-            _tell(session, row, "forms.nudge", forms, catalog, clock)
+            await _tell(session, row, "forms.nudge", forms, catalog, clock)
     return len(nudged), len(expired)
 
 
-def _tell(
+async def _tell(
     session: AsyncSession,
     row: FormSession,
     key: str,
@@ -51,4 +51,4 @@ def _tell(
     title = pick(form.title, row.locale) if form else row.form
     text = catalog.t(row.locale, key, title=title)
     message = OutgoingMessage(text, conversation_id=row.conversation_id)
-    outbox.enqueue(session, row.adapter, message, clock.now())
+    await outbox.enqueue(session, row.adapter, message, clock.now())

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot import outbox
 from bot.cli import main
@@ -25,7 +26,9 @@ async def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     engine = create_engine(url)
     async with session_factory(engine)() as session, session.begin():
         for text in ("a", "b"):
-            row = outbox.enqueue(session, "relay", OutgoingMessage(text, conversation_id="c"), NOW)
+            message = OutgoingMessage(text, conversation_id="c")
+            await outbox.enqueue(session, "relay", message, NOW)
+        for row in await session.scalars(select(OutboxMessage)):
             row.status, row.attempts, row.last_error = outbox.DEAD, 8, "relay answered HTTP 403"
     await engine.dispose()
     for name in list(__import__("os").environ):

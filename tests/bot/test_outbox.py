@@ -37,7 +37,7 @@ async def _enqueue(
 ) -> None:
     async with sessions() as session, session.begin():
         for text in texts:
-            outbox.enqueue(session, "relay", OutgoingMessage(text, conversation_id=to), at)
+            await outbox.enqueue(session, "relay", OutgoingMessage(text, conversation_id=to), at)
 
 
 async def _rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
@@ -144,7 +144,7 @@ async def test_long_text_is_split_and_choices_numbered_without_buttons(sessions)
         conversation_id="room-1",
     )
     async with sessions() as session, session.begin():
-        outbox.enqueue(session, "relay", message, START)
+        await outbox.enqueue(session, "relay", message, START)
     await _dispatcher(sessions, sender, clock).drain(5)
     keys = [key for key, _ in sender.sent]
     assert len(sender.sent) >= 2
@@ -192,7 +192,7 @@ async def test_two_dispatchers_on_postgresql_send_each_row_once(postgres_url: st
         async with sessions[0]() as session, session.begin():
             for i in range(300):
                 message = OutgoingMessage(f"m{i}", conversation_id=f"room-{i % 40}")
-                outbox.enqueue(session, "relay", message, START)
+                await outbox.enqueue(session, "relay", message, START)
         senders = [RecordingSender(), RecordingSender()]
         clock = FrozenClock(START)
         dispatchers = [

@@ -78,7 +78,7 @@ async def _reminders(sessions: async_sessionmaker[AsyncSession], count: int) -> 
     async with sessions() as session, session.begin():
         for n in range(count):
             message = OutgoingMessage(f"当番のお知らせ {n}", user_id=f"U{n:05d}")
-            outbox.enqueue(session, "relay", message, START)
+            await outbox.enqueue(session, "relay", message, START)
 
 
 async def _rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:

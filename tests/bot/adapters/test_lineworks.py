@@ -681,7 +681,7 @@ async def test_reminder_to_a_user_id_goes_to_the_user_endpoint(database_url: str
                 choices=(Choice("確認しました", "duty_ack", "7"),),
                 user_id=USER,
             )
-            outbox.enqueue(session, "lineworks", message, datetime.now(UTC))
+            await outbox.enqueue(session, "lineworks", message, datetime.now(UTC))
         await bot.runtime.dispatcher.drain(5)
         [row] = await bot.outbox()
     [delivery] = bot.platform.deliveries

@@ -621,7 +621,9 @@ START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 
 async def _queue(sessions: async_sessionmaker[AsyncSession], text: str) -> None:
     async with sessions() as session, session.begin():
-        outbox.enqueue(session, "slack", OutgoingMessage(text, conversation_id="D0TANAKA"), START)
+        await outbox.enqueue(
+            session, "slack", OutgoingMessage(text, conversation_id="D0TANAKA"), START
+        )
 
 
 async def _rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
