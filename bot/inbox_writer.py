@@ -19,12 +19,12 @@ per database; both run ``inbox.insert_statement`` without SQLAlchemy's per-state
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
@@ -39,14 +39,39 @@ CLOSE_SECONDS = 2.0  # a graceful close waits for the server; a dead one would n
 
 
 class InboxWriter(Protocol):
+    concurrency: int  # inserts that may be in flight at once
+
     async def insert(self, events: Sequence[Event], now: datetime) -> set[Key]: ...
 
     async def close(self) -> None: ...
 
 
+Row = tuple[Any, ...]
+
+
+def _row_builder(dialect: Dialect, names: Sequence[str]) -> Callable[[Event, datetime], Row]:
+    """``inbox.row_values`` as a tuple of ``names``, each value as SQLAlchemy binds it for
+    ``dialect`` (JSON serialized, times normalized): the rows are what SQLAlchemy writes."""
+    columns = InboxEvent.__table__.c
+    converters = [
+        columns[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    ]
+    pairs = list(zip(names, converters, strict=True))
+
+    def build(event: Event, now: datetime) -> Row:
+        row = inbox.row_values(event, now)
+        return tuple(
+            row[name] if convert is None else convert(row[name]) for name, convert in pairs
+        )
+
+    return build
+
+
 class SqliteWriter:
     """One call on the process's one SQLite connection, checked out of the engine's pool (so
     no other transaction of this process runs meanwhile)."""
+
+    concurrency = 1  # one connection, one write lock
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -55,24 +80,10 @@ class SqliteWriter:
             dialect=dialect, column_keys=list(inbox.ROW_COLUMNS)
         )
         self._sql = str(compiled)
-        columns = InboxEvent.__table__.c
-        names = list(compiled.positiontup or ())
-        converters = [
-            columns[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
-        ]
-        self._converted: list[tuple[str, Callable[[Any], Any] | None]] = list(
-            zip(names, converters, strict=True)
-        )
-
-    def _parameters(self, event: Event, now: datetime) -> tuple[Any, ...]:
-        row = inbox.row_values(event, now)
-        return tuple(
-            row[name] if convert is None else convert(row[name])
-            for name, convert in self._converted
-        )
+        self._row = _row_builder(dialect, compiled.positiontup or ())
 
     async def insert(self, events: Sequence[Event], now: datetime) -> set[Key]:
-        rows = [self._parameters(event, now) for event in events]
+        rows = [self._row(event, now) for event in events]
         sql = self._sql
 
         def insert_rows(conn: sqlite3.Connection) -> set[Key]:
@@ -101,37 +112,40 @@ class SqliteWriter:
         """The connection is the engine's, which the runtime disposes of."""
 
 
-# The columns and values of inbox.row_values, as arrays: one statement whatever the group size.
-_ARRAY_INSERT = f"""
-INSERT INTO inbox (adapter, event_id, serial_key, payload, status, attempts, received_at)
-SELECT adapter, event_id, serial_key, payload::json, '{inbox.PENDING}', 0, $5
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
-    AS new(adapter, event_id, serial_key, payload)
-ON CONFLICT (adapter, event_id) DO NOTHING
-RETURNING adapter, event_id
-"""
+def _array_insert(dialect: Dialect) -> str:
+    """``inbox.insert_statement`` over arrays, one per column of ``inbox.ROW_COLUMNS``: one
+    statement whatever the group size."""
+    columns = InboxEvent.__table__.c
+    names = ", ".join(inbox.ROW_COLUMNS)
+    arrays = ", ".join(
+        f"${n}::{columns[name].type.compile(dialect=dialect)}[]"
+        for n, name in enumerate(inbox.ROW_COLUMNS, start=1)
+    )
+    return (
+        f"INSERT INTO inbox ({names}) SELECT * FROM unnest({arrays})"
+        " ON CONFLICT (adapter, event_id) DO NOTHING RETURNING adapter, event_id"
+    )
 
 
 class AsyncpgWriter:
     """asyncpg's own pool and prepared statement: no SQLAlchemy on the ack path (see above)."""
 
-    def __init__(self, dsn: str, connections: int) -> None:
+    def __init__(self, dsn: str, connections: int, dialect: Dialect) -> None:
         self._dsn = dsn
-        self._connections = connections
+        self.concurrency = connections
+        self._sql = _array_insert(dialect)
+        self._row = _row_builder(dialect, inbox.ROW_COLUMNS)
         self._pool: Any = None  # asyncpg.Pool, made at first use (imported only here)
         self._making = asyncio.Lock()
 
     async def insert(self, events: Sequence[Event], now: datetime) -> set[Key]:
-        columns = (
-            [event.adapter for event in events],
-            [event.event_id for event in events],
-            [event.serial_key for event in events],
-            [json.dumps(event.to_json(), ensure_ascii=False) for event in events],
-        )
+        columns = [
+            list(values) for values in zip(*(self._row(e, now) for e in events), strict=True)
+        ]
         try:
             pool = await self._open()
             async with pool.acquire() as conn:  # a closed connection is replaced on acquire
-                records = await conn.fetch(_ARRAY_INSERT, *columns, now)
+                records = await conn.fetch(self._sql, *columns)
         except Exception as exc:
             # Answer as SQLAlchemy would (the server maps this to 503), without the values.
             raise OperationalError("INSERT INTO inbox …", None, exc) from exc
@@ -145,7 +159,7 @@ class AsyncpgWriter:
                 import asyncpg
 
                 self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=0, max_size=self._connections
+                    self._dsn, min_size=0, max_size=self.concurrency
                 )
         return self._pool
 
@@ -166,4 +180,4 @@ def writer_for(engine: AsyncEngine, connections: int) -> InboxWriter:
     if engine.dialect.name == "sqlite":
         return SqliteWriter(engine)
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return AsyncpgWriter(dsn, connections)
+    return AsyncpgWriter(dsn, connections, engine.dialect)

@@ -50,14 +50,13 @@ class Intake:
     ) -> None:
         self._engine = engine
         self._clock = clock
+        # SQLite has one connection (and one write lock): one commit at a time. PostgreSQL
+        # flushes concurrent commits together, so a few commits may be in flight at once.
         self._writer = writer_for(engine, MAX_FLUSHERS)
         self._max_backlog = max_backlog
         self.on_stored: Callable[[], None] = lambda: None  # wakes the worker
         self._queue: list[_Waiting] = []
         self._flushers: set[asyncio.Task[None]] = set()
-        # SQLite has one connection (and one write lock): one commit at a time. PostgreSQL
-        # flushes concurrent commits together, so a few commits may be in flight at once.
-        self._max_flushers = 1 if engine.dialect.name == "sqlite" else MAX_FLUSHERS
         self._last_request = 0.0
         # Pending events as this process sees them: + what it stores, - what its worker
         # handles; re-counted from the database when it nears the bound.
@@ -99,7 +98,7 @@ class Intake:
         waiting = _Waiting(event)
         self._queue.append(waiting)
         self._last_request = asyncio.get_running_loop().time()
-        if len(self._flushers) < self._max_flushers:
+        if len(self._flushers) < self._writer.concurrency:
             self._flushers.add(asyncio.create_task(self._flush(), name="inbox-intake"))
         return await waiting.done
 

@@ -1,4 +1,5 @@
-"""The SQLite ack path's writer: the same rows as SQLAlchemy writes, one hand-off, no loop block."""
+"""The ack path's writers: the same rows as SQLAlchemy writes; on SQLite one hand-off and no
+loop block."""
 
 from __future__ import annotations
 
@@ -31,54 +32,70 @@ async def _migrated(path: Path, synchronous: str = "FULL") -> AsyncEngine:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = await _migrated(tmp_path / "inbox.db")
     yield engine
     await engine.dispose()
 
 
-def _raw_rows(path: Path) -> list[tuple[object, ...]]:
-    """The inbox as SQLite holds it, text for text, without the generated ids."""
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(
-            "SELECT adapter, event_id, serial_key, payload, status, attempts, last_error,"
-            " received_at, handled_at FROM inbox ORDER BY id"
-        ).fetchall()
-    finally:
-        conn.close()
-
-
-async def test_the_rows_are_byte_for_byte_what_sqlalchemy_writes(tmp_path: Path) -> None:
-    events = [make_event("課題を報告", user="U1"), make_event("ヘルプ", user="U2")]
-    ours = await _migrated(tmp_path / "ours.db")
-    theirs = await _migrated(tmp_path / "theirs.db")
-    try:
-        assert writer_for(ours, 4).__class__ is SqliteWriter
-        new = await SqliteWriter(ours).insert(events, NOW)
-        async with theirs.begin() as conn:
-            await conn.execute(
-                inbox.insert_statement("sqlite"), [inbox.row_values(e, NOW) for e in events]
+async def _stored_text(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    """The inbox as the database holds it (JSON as its text), without the generated ids."""
+    payload = "payload::text" if engine.dialect.name == "postgresql" else "payload"
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text(
+                f"SELECT adapter, event_id, serial_key, {payload}, status, attempts, last_error,"
+                " received_at, handled_at FROM inbox ORDER BY id"
             )
-        async with ours.connect() as conn:
+        )
+        return [tuple(row) for row in result]
+
+
+async def test_the_rows_are_what_sqlalchemy_writes(database_url: str) -> None:
+    events = [make_event("課題を報告", user="U1"), make_event("ヘルプ", user="U2")]
+    engine = create_engine(database_url)
+    writer = writer_for(engine, 2)
+    try:
+        new = await writer.insert(events, NOW)
+        ours = await _stored_text(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM inbox"))
+            await conn.execute(
+                inbox.insert_statement(engine.dialect.name),
+                [inbox.row_values(e, NOW) for e in events],
+            )
+        theirs = await _stored_text(engine)
+        async with engine.connect() as conn:
             stored = (await conn.execute(select(InboxEvent.payload, InboxEvent.received_at))).all()
     finally:
-        await ours.dispose()
-        await theirs.dispose()
+        await writer.close()
+        await engine.dispose()
     assert new == {("relay", e.event_id) for e in events}
-    assert _raw_rows(tmp_path / "ours.db") == _raw_rows(tmp_path / "theirs.db")
+    assert ours == theirs
     assert [tuple(row) for row in stored] == [(e.to_json(), NOW) for e in events]
 
 
-async def test_only_new_events_come_back_once_each(engine: AsyncEngine) -> None:
+async def test_only_new_events_come_back_once_each(database_url: str) -> None:
     known, fresh = make_event(), make_event()
-    writer = SqliteWriter(engine)
-    assert await writer.insert([known], NOW) == {("relay", known.event_id)}
-    again = await writer.insert([known, fresh, fresh], NOW)
+    engine = create_engine(database_url)
+    writer = writer_for(engine, 2)
+    try:
+        assert await writer.insert([known], NOW) == {("relay", known.event_id)}
+        again = await writer.insert([known, fresh, fresh], NOW)
+        async with engine.connect() as conn:
+            ids = (await conn.scalars(select(InboxEvent.event_id).order_by(InboxEvent.id))).all()
+    finally:
+        await writer.close()
+        await engine.dispose()
     assert again == {("relay", fresh.event_id)}
-    async with engine.connect() as conn:
-        ids = (await conn.scalars(select(InboxEvent.event_id).order_by(InboxEvent.id))).all()
     assert ids == [known.event_id, fresh.event_id]
+
+
+def test_sqlite_commits_one_group_at_a_time_and_postgresql_several(tmp_path: Path) -> None:
+    sqlite_writer = writer_for(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"), 4)
+    pg_writer = writer_for(create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none"), 4)
+    assert isinstance(sqlite_writer, SqliteWriter) and sqlite_writer.concurrency == 1
+    assert pg_writer.concurrency == 4
 
 
 async def _threads_of(engine: AsyncEngine, writer: SqliteWriter) -> dict[str, int]:
@@ -109,7 +126,7 @@ async def test_a_syncing_group_is_one_hand_off_and_a_normal_one_none(tmp_path: P
 
 
 async def test_another_process_lock_is_waited_for_with_the_loop_free(
-    engine: AsyncEngine, tmp_path: Path
+    sqlite_engine: AsyncEngine, tmp_path: Path
 ) -> None:
     other = sqlite3.connect(tmp_path / "inbox.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
@@ -124,7 +141,7 @@ async def test_another_process_lock_is_waited_for_with_the_loop_free(
 
     ticker = asyncio.create_task(tick())
     try:
-        new = await SqliteWriter(engine).insert([event := make_event()], NOW)
+        new = await SqliteWriter(sqlite_engine).insert([event := make_event()], NOW)
     finally:
         ticker.cancel()
         other.close()
@@ -133,8 +150,9 @@ async def test_another_process_lock_is_waited_for_with_the_loop_free(
 
 
 async def test_a_failing_group_raises_sqlalchemys_error_and_leaves_nothing(
-    engine: AsyncEngine, tmp_path: Path
+    sqlite_engine: AsyncEngine,
 ) -> None:
+    engine = sqlite_engine
     writer = SqliteWriter(engine)
     stored = make_event()
     await writer.insert([stored], NOW)
