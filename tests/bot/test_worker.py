@@ -195,3 +195,40 @@ async def test_two_workers_on_postgresql_handle_each_event_once_in_order(
     for user in users:
         assert [n for u, n, _ in seen if u == user] == list(range(5))
     assert len(outbox_rows) == 200
+
+
+async def test_one_process_on_postgresql_runs_several_loops_each_person_in_order(
+    postgres_url: str,
+) -> None:
+    """``inbox.workers`` loops share one inbox: no event twice, each user's events in order."""
+    await truncate_all(postgres_url)
+    seen: list[tuple[str, int, str]] = []
+    all_seen = asyncio.Event()
+
+    def record(app: App) -> None:
+        @app.message(r"^n(\d+)$")
+        async def listener(ctx: Context) -> None:
+            await asyncio.sleep(0.002)  # a round trip's worth: the other loops claim meanwhile
+            task = asyncio.current_task()
+            seen.append((ctx.event.user.id, int(ctx.matches[0]), task.get_name() if task else ""))
+            if len(seen) == 240:
+                all_seen.set()
+
+    sender = RecordingSender()
+    runtime = _runtime(postgres_url, sender, register=record)
+    assert runtime.settings.inbox.workers > 1
+    await runtime.prepare()
+    users = [f"U{i}" for i in range(60)]
+    for n in range(4):
+        for user in users:
+            await runtime.accept(make_event(f"n{n}", user=user))
+    await runtime.start()
+    try:
+        await asyncio.wait_for(all_seen.wait(), 30)
+    finally:
+        await runtime.stop(flush_seconds=0)
+    assert len(seen) == 240 and len({(u, n) for u, n, _ in seen}) == 240
+    for user in users:
+        assert [n for u, n, _ in seen if u == user] == [0, 1, 2, 3]
+    loops = {name for _, _, name in seen}
+    assert len(loops) > 1 and all(name.startswith("inbox-worker-") for name in loops)
