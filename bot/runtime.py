@@ -165,12 +165,8 @@ class Runtime:
 
     async def start(self) -> None:
         """Start handling; events left pending by a previous process are handled first."""
-        workers = 1 if self.settings.database.is_sqlite else self.settings.inbox.workers
         self._tasks = [
-            *(
-                asyncio.create_task(self.worker.run(), name=f"inbox-worker-{n}")
-                for n in range(workers)
-            ),
+            asyncio.create_task(self.worker.run(), name="inbox-worker"),
             asyncio.create_task(self.dispatcher.run(), name="outbox-dispatcher"),
         ]
         for task in self._tasks:

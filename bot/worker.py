@@ -68,7 +68,6 @@ class InboxWorker:
         self._on_handled = on_handled
         self._wakeup = asyncio.Event()
         self._stopping = False
-        self._busy = 0  # batches in hand, across this worker's loops
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -76,9 +75,6 @@ class InboxWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """One handling loop; on PostgreSQL several may run at once (``inbox.workers``): each
-        claim skips the rows another holds, and an event waits while an earlier one of its
-        person and conversation is pending, so each person's events still go in order."""
         delay = 0.0
         while not self._stopping:
             if self._acks_first is not None:
@@ -112,14 +108,11 @@ class InboxWorker:
 
     async def handle_batch(self) -> int:
         """Handle up to ``batch_size`` pending events in one transaction; returns the count."""
-        self._busy += 1
         self._idle.clear()
         try:
             taken = await self._handle_batch()
         finally:
-            self._busy -= 1
-            if not self._busy:
-                self._idle.set()
+            self._idle.set()
         if taken:
             self._on_handled(taken)
             self._on_replies()
@@ -239,7 +232,7 @@ class InboxWorker:
         await outbox.enqueue(session, event.adapter, message, self._clock.now())
 
     async def stop(self) -> None:
-        """Finish the batches in hand, then stop."""
+        """Finish the event in hand, then stop."""
         self._stopping = True
         self._wakeup.set()
         await self._idle.wait()

@@ -174,9 +174,6 @@ class InboxSettings(BaseModel):
     batch_size: int = Field(32, ge=1, le=500)
     # Pending events beyond which new ones are refused with 503 + Retry-After (0: no bound).
     max_backlog: int = Field(20_000, ge=0)
-    # PostgreSQL: batches handled at once in this process, each in its own transaction, so
-    # one batch's round trips overlap another's work. SQLite always has one (one connection).
-    workers: int = Field(4, ge=1, le=32)
 
 
 class LocaleSettings(BaseModel):
