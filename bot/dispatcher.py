@@ -34,6 +34,9 @@ from storage.models import OutboxMessage
 log = logging.getLogger(__name__)
 
 LEASE_SHARE = 0.5  # a row waiting for a send slot is given back past this part of its lease
+# While sends are in flight, claim again only once this share of the slots (a quarter) is free:
+# a paced adapter's sends finish one by one, and a claim for each cost a transaction per send.
+REFILL_SHARE = 4
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -124,7 +127,7 @@ class OutboxDispatcher:
     async def claim_and_start(self) -> int:
         """Claim what fits in the free send slots and the adapters' pace; start sending it."""
         free = min(self._settings.concurrency - len(self._inflight), self._settings.batch_size)
-        if free <= 0:
+        if free <= 0 or (self._inflight and free < self._settings.concurrency // REFILL_SHARE):
             return 0
         now = self._clock.now()
         stamp = now.timestamp()
