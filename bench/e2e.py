@@ -164,17 +164,16 @@ def _drain(platform: str, t0: float, t1: float, prefix: str, acked: int) -> floa
     answer fewer than ``answered`` counts, so the count alone may never be reached."""
     deadline = time.monotonic() + DRAIN_LIMIT
     last_count, last_at = -1, time.time()
-    while time.monotonic() < deadline:
+    while True:
         rows = platform_stats(platform, t0, rows=True)["rows"]
         done = handled_events(rows, prefix)
-        if done >= acked:
+        if done >= acked or time.monotonic() >= deadline:
             break
         if done != last_count:
             last_count, last_at = done, time.time()
         elif time.time() - last_at >= DRAIN_QUIET:
             break
         time.sleep(1)
-    rows = platform_stats(platform, t0, rows=True)["rows"]
     ours = [t for t, conversation in rows if conversation.startswith(f"dm-{prefix}")]
     return max(ours, default=t1) - t1
 
