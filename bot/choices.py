@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table, bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import Event
 from bot.messages import OutgoingMessage
 from bot.text import fold
+from storage.dialect_insert import insert_for
 from storage.models import PendingChoices
 
 
@@ -38,17 +39,16 @@ _LAST_OFFERED = (  # the column, not the row: an offer replaced in place must no
 )
 
 
+@cache
 def _offer_statement(dialect: str) -> Insert:
     """Record an offer, replacing the conversation's last one: one statement, not two."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     statement = insert(cast(Table, PendingChoices.__table__))
-    return statement.on_conflict_do_update(
+    upsert: Insert = statement.on_conflict_do_update(
         index_elements=["adapter", "conversation_id"],
         set_={"choices": statement.excluded.choices, "offered_at": statement.excluded.offered_at},
     )
-
-
-_OFFER = {dialect: _offer_statement(dialect) for dialect in ("sqlite", "postgresql")}
+    return upsert
 
 
 async def remember(
@@ -68,7 +68,7 @@ async def remember(
     if message.choices:
         clear.discard((adapter, key))
         options = [{"label": c.label, "value": c.wire_value} for c in message.choices]
-        offer = _OFFER[session.get_bind().dialect.name]
+        offer = _offer_statement(session.get_bind().dialect.name)
         row = {"adapter": adapter, "conversation_id": key, "offered_at": now}
         await session.execute(offer, {**row, "choices": {"options": options}})
     elif (adapter, key) not in clear:

@@ -17,12 +17,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnClause
 
 from bot.events import Event
+from storage.dialect_insert import insert_for
 from storage.models import InboxEvent
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
@@ -36,13 +36,14 @@ def insert_statement(dialect: str) -> Insert:
 
     Run with a list of ``row_values`` (executemany): a known (adapter, event id) is skipped.
     """
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = insert_for(dialect)
     table = InboxEvent.__table__
-    return (
+    statement: Insert = (
         insert(InboxEvent)
         .on_conflict_do_nothing(index_elements=["adapter", "event_id"])
         .returning(table.c.adapter, table.c.event_id)
     )
+    return statement
 
 
 # The columns ``row_values`` fills, in its order: the raw-SQL writers compile their statement

@@ -21,10 +21,9 @@ rule (a known event is skipped), without SQLAlchemy's per-statement cost:
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
@@ -34,7 +33,9 @@ from sqlalchemy.util import greenlet_spawn
 from bot import inbox
 from bot.events import Event
 from storage.models import InboxEvent
-from storage.sqlite_inline import InlineConnection
+
+if TYPE_CHECKING:
+    import sqlite3
 
 Key = tuple[str, str]  # (adapter, event_id)
 CLOSE_SECONDS = 2.0  # a graceful close waits for the server; a dead one would never answer
@@ -76,7 +77,13 @@ class SqliteWriter:
     concurrency = 1  # one connection, one write lock
 
     def __init__(self, engine: AsyncEngine) -> None:
+        import sqlite3  # only here: a PostgreSQL process never loads sqlite3 (~1 MB)
+
+        from storage import sqlite_inline
+
         self._engine = engine
+        self._connection_type = sqlite_inline.InlineConnection
+        self._sqlite_error = sqlite3.Error
         dialect = engine.dialect
         compiled = inbox.insert_statement(dialect.name).compile(
             dialect=dialect, column_keys=list(inbox.ROW_COLUMNS)
@@ -96,7 +103,7 @@ class SqliteWriter:
 
         try:
             return await self._in_transaction(insert_rows)
-        except sqlite3.Error as exc:
+        except self._sqlite_error as exc:
             # Answer as SQLAlchemy would (the server maps this to 503), without the values.
             raise OperationalError("INSERT INTO inbox …", None, exc) from exc
 
@@ -104,7 +111,7 @@ class SqliteWriter:
         raw = await self._engine.raw_connection()  # waits while another transaction runs
         try:
             connection = raw.driver_connection
-            if not isinstance(connection, InlineConnection):
+            if not isinstance(connection, self._connection_type):
                 raise TypeError(f"not dxbot's SQLite connection: {type(connection).__name__}")
             return await connection.transaction(work)
         finally:

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.dialect_insert import session_insert
 from storage.models import Base, BigIntPK
 
 
@@ -49,17 +49,13 @@ class DutyOccurrence(Base):
     snoozed_until: Mapped[datetime | None]
 
 
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 async def add_missing_occurrences(
     session: AsyncSession, duty_id: int, moments: list[datetime]
 ) -> None:
     """Create occurrence rows unless another process already has (no unique violation)."""
     if not moments:
         return
-    insert = _insert(session)
+    insert = session_insert(session)
     await session.execute(
         insert(DutyOccurrence)
         .values([{"duty_id": duty_id, "due_at": m, "status": "open"} for m in moments])
@@ -69,7 +65,7 @@ async def add_missing_occurrences(
 
 async def add_config_duty(session: AsyncSession, values: dict[str, Any]) -> None:
     """Insert a duty declared in config unless its key exists (several processes start)."""
-    insert = _insert(session)
+    insert = session_insert(session)
     await session.execute(
         insert(Duty).values(**values).on_conflict_do_nothing(index_elements=["key"])
     )

@@ -9,8 +9,6 @@ from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
-from storage import sqlite_inline
-
 # How long a write waits for another process's lock on the SQLite file before failing.
 BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -35,6 +33,8 @@ def create_engine(
 
 
 def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:
+    from storage import sqlite_inline  # only here: a PostgreSQL process never loads sqlite3 (~1 MB)
+
     # One connection: SQLite has one write lock and every transaction here takes it
     # (BEGIN IMMEDIATE), so writers queue in the event loop, first come first served,
     # instead of sleeping in SQLite's busy handler (1, 2, 5 … 100 ms steps) until it frees.

@@ -8,9 +8,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.dialect_insert import session_insert
 from storage.issues import (
     OPEN_STATUSES,
     AuditRecord,
@@ -36,7 +36,7 @@ def issue_number(fy: int, seq: int) -> str:
 
 async def next_seq(session: AsyncSession, fy: int) -> int:
     """Take the next number of fiscal year ``fy``; the counter row lock serializes takers."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = session_insert(session)
     statement = (
         insert(IssueCounter)
         .values(fiscal_year=fy, last=1)

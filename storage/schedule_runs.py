@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import String
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from storage.dialect_insert import session_insert
 from storage.models import Base
 
 
@@ -23,8 +23,7 @@ class ScheduleRun(Base):
 async def claim_run(session: AsyncSession, key: str, now: datetime, owner: str) -> bool:
     """True for the one transaction that claims ``key``; the claim commits with its work,
     so a run whose work rolls back can be claimed again."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = session_insert(session)
     result = await session.execute(
         insert(ScheduleRun)
         .values(run_key=key, claimed_at=now, owner=owner)
