@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Insert,
     Integer,
     Select,
     Table,
+    Text,
     bindparam,
     exists,
     func,
@@ -17,8 +19,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnClause
 
 from bot.events import Event
@@ -64,17 +66,34 @@ def row_values(event: Event, now: datetime) -> dict[str, Any]:
     }
 
 
-def _pending_query() -> Select[InboxEvent]:
-    earlier = aliased(InboxEvent)
+class Claimed(NamedTuple):
+    """A claimed event: its row and its payload as stored, JSON text parsed only for the rows
+    a turn gets to (a turn may end before its last claimed row, which then stays pending)."""
+
+    id: int
+    payload: str
+
+    def event(self) -> Event:
+        return Event.from_json(json.loads(self.payload))
+
+
+# Core rows, not ORM objects: a claim of 50 cost 1.7 ms as objects (the payloads parsed, the
+# rows put in the identity map) against 0.8 ms as rows, and the session never reads them again.
+_TABLE = cast(Table, InboxEvent.__table__)
+_CLAIMED = (_TABLE.c.id, sql_cast(_TABLE.c.payload, Text))  # text on both (asyncpg decodes JSON)
+
+
+def _pending_query() -> Select[int, str]:
+    earlier = _TABLE.alias("earlier")
     waits_for_earlier = exists().where(
-        earlier.serial_key == InboxEvent.serial_key,
-        earlier.status == PENDING,
-        earlier.id < InboxEvent.id,
+        earlier.c.serial_key == _TABLE.c.serial_key,
+        earlier.c.status == PENDING,
+        earlier.c.id < _TABLE.c.id,
     )
     return (
-        select(InboxEvent)
-        .where(InboxEvent.status == _LIVE, ~waits_for_earlier)
-        .order_by(InboxEvent.id)
+        select(*_CLAIMED)
+        .where(_TABLE.c.status == _LIVE, ~waits_for_earlier)
+        .order_by(_TABLE.c.id)
         .limit(bindparam("batch", type_=Integer))
         .with_for_update(skip_locked=True)
     )
@@ -83,12 +102,10 @@ def _pending_query() -> Select[InboxEvent]:
 # Built once: the statements never change, and building them costs more than running them.
 _PENDING = _pending_query()
 _ONE_PENDING = (
-    select(InboxEvent)
-    .where(InboxEvent.id == bindparam("row_id"), InboxEvent.status == PENDING)
+    select(*_CLAIMED)
+    .where(_TABLE.c.id == bindparam("row_id"), _TABLE.c.status == PENDING)
     .with_for_update(skip_locked=True)
 )
-# Core, not ORM: the batch's rows are done together, and the session never reads them again.
-_TABLE = cast(Table, InboxEvent.__table__)
 _MARK_DONE = (
     update(_TABLE)
     .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
@@ -97,25 +114,21 @@ _MARK_DONE = (
 _COUNT_PENDING = select(func.count()).select_from(InboxEvent).where(InboxEvent.status == PENDING)
 
 
-async def claim_batch(session: AsyncSession, limit: int) -> list[InboxEvent]:
+async def claim_batch(session: AsyncSession, limit: int) -> list[Claimed]:
     """Lock up to ``limit`` of the oldest pending events whose user has no earlier one pending.
 
     So a batch holds at most one event per user and conversation, and an event is never
     handled while an earlier one of the same user and conversation waits. The row locks last
     for the handling transaction: another process skips these rows.
     """
-    return list(await session.scalars(_PENDING, {"batch": limit}))
+    result = await session.execute(_PENDING, {"batch": limit})
+    return [Claimed(row[0], row[1]) for row in result]
 
 
-async def claim_next(session: AsyncSession) -> InboxEvent | None:
-    """The single oldest claimable event (see ``claim_batch``)."""
-    found = await claim_batch(session, 1)
-    return found[0] if found else None
-
-
-async def claim_row(session: AsyncSession, row_id: int) -> InboxEvent | None:
+async def claim_row(session: AsyncSession, row_id: int) -> Claimed | None:
     """Lock one event by id if it is still pending (redoing a failed batch one by one)."""
-    return (await session.scalars(_ONE_PENDING, {"row_id": row_id})).first()
+    row = (await session.execute(_ONE_PENDING, {"row_id": row_id})).first()
+    return None if row is None else Claimed(row[0], row[1])
 
 
 async def mark_done(session: AsyncSession, row_ids: list[int], now: datetime) -> None:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -119,7 +118,7 @@ class InboxWorker:
         return taken
 
     async def _handle_batch(self) -> int:
-        taken: list[tuple[int, dict[str, Any]]] = []  # read before a rollback expires the rows
+        taken: list[inbox.Claimed] = []
         try:
             async with self._sessions() as session, session.begin():
                 rows = await inbox.claim_batch(session, self._settings.batch_size)
@@ -127,23 +126,22 @@ class InboxWorker:
                 for row in rows:
                     if taken and await self._turn_is_over(time.perf_counter() - started):
                         break  # the rest stay pending: acks and other work get their turn
-                    taken.append((row.id, row.payload))
-                    await self._run_listeners(Event.from_json(row.payload), session)
-                await inbox.mark_done(session, [row_id for row_id, _ in taken], self._clock.now())
+                    taken.append(row)
+                    await self._run_listeners(row.event(), session)
+                await inbox.mark_done(session, [row.id for row in taken], self._clock.now())
         except Exception as exc:
             if not taken:
                 raise  # the claim itself failed: the database is unreachable; the loop backs off
             if len(taken) == 1:
-                row_id, payload = taken[0]
-                await self._failed(row_id, _parse(payload), exc)
+                await self._failed(taken[0].id, _parse(taken[0]), exc)
             else:
                 log.info(
                     "a batch of %s events failed (%s); redoing them one by one",
                     len(taken),
                     type(exc).__name__,
                 )
-                for row_id, _ in taken:
-                    await self._handle_one(row_id)
+                for row in taken:
+                    await self._handle_one(row.id)
         return len(taken)
 
     async def _turn_is_over(self, elapsed: float) -> bool:
@@ -170,7 +168,7 @@ class InboxWorker:
                 row = await inbox.claim_row(session, row_id)
                 if row is None:
                     return  # handled meanwhile by another process
-                event = Event.from_json(row.payload)
+                event = row.event()
                 await self._run_listeners(event, session)
                 await inbox.mark_done(session, [row_id], self._clock.now())
         except Exception as exc:
@@ -238,9 +236,9 @@ class InboxWorker:
         await self._idle.wait()
 
 
-def _parse(payload: dict[str, Any]) -> Event | None:
+def _parse(row: inbox.Claimed) -> Event | None:
     try:
-        return Event.from_json(payload)
+        return row.event()
     except Exception:  # a payload that does not parse: no one to apologise to
         return None
 
