@@ -28,6 +28,7 @@ from sqlalchemy.orm import aliased
 
 from storage.digest_pipeline import SAVED_STATUSES, Pipeline, PipelineCell
 from storage.issues import OPEN_STATUSES, Issue, IssueEvent
+from storage.models import partial_index
 
 # Stages where an issue is expected to move; 保留 (on hold) is still on purpose.
 ACTIVE_STATUSES = ("received", "triage", "solution", "pilot", "implemented")
@@ -47,22 +48,20 @@ MILESTONE_EVENT = (
 # ``kind = 'status'``, which such a planner may answer by scanning that index once per issue.
 DIGEST_INDEXES = (
     # Status events by time; covering for the counts and for which issues moved.
-    Index(
+    partial_index(
         "ix_issue_events_status_at",
         IssueEvent.at,
         IssueEvent.to_value,
         IssueEvent.issue_id,
-        postgresql_where=IssueEvent.kind == STATUS_EVENT,
-        sqlite_where=IssueEvent.kind == STATUS_EVENT,
+        where=IssueEvent.kind == STATUS_EVENT,
     ),
     # Moves to 試験導入 / 本格導入 only: the 年度's milestones counted from a small index.
-    Index(
+    partial_index(
         "ix_issue_events_milestones",
         IssueEvent.to_value,
         IssueEvent.at,
         IssueEvent.issue_id,
-        postgresql_where=and_(*MILESTONE_EVENT),
-        sqlite_where=and_(*MILESTONE_EVENT),
+        where=and_(*MILESTONE_EVENT),
     ),
     Index("ix_issues_created", Issue.created_at),
     Index("ix_issues_group_created", Issue.working_group, Issue.created_at),

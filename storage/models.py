@@ -5,13 +5,36 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Index,
+    Integer,
+    String,
+    Text,
+    TextClause,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import UTCDateTime
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def partial_index(name: str, *columns: Any, where: ColumnElement[bool] | TextClause) -> Index:
+    """An index over only the rows for which ``where`` holds, as the migrations create it.
+
+    The predicate is kept in ``info["where"]``, not as ``postgresql_where`` / ``sqlite_where``:
+    SQLAlchemy checks dialect keywords by importing the dialect, so those loaded both dialects
+    into every process (PostgreSQL's: 2.2 MB and ~55 ms of a SQLite start-up). The schema
+    comes from the migrations alone; ``tests/storage/test_partial_indexes.py`` checks that
+    they create each of these indexes with its predicate.
+    """
+    return Index(name, *columns, info={"where": where})
 
 
 class Base(DeclarativeBase):
@@ -28,12 +51,7 @@ class InboxEvent(Base):
     __table_args__ = (
         UniqueConstraint("adapter", "event_id", name="uq_inbox_adapter_event"),
         # Only the rows still to do: a claim never walks past handled history (0008).
-        Index(
-            "ix_inbox_live",
-            "id",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
-        ),
+        partial_index("ix_inbox_live", "id", where=text("status = 'pending'")),
         Index("ix_inbox_serial", "serial_key", "status", "id"),
     )
 
@@ -56,12 +74,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
-        Index(
-            "ix_outbox_live",
-            "id",
-            postgresql_where=text("status IN ('pending', 'sending')"),
-            sqlite_where=text("status IN ('pending', 'sending')"),
-        ),
+        partial_index("ix_outbox_live", "id", where=text("status IN ('pending', 'sending')")),
         Index("ix_outbox_order", "conversation_key", "status", "id"),
     )
 

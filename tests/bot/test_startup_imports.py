@@ -3,7 +3,8 @@
 Each package below costs megabytes of resident memory in every server process: alembic only
 migrates, openpyxl only reads and writes XLSX files, the platform SDKs only serve their own
 platform, and ``holidays`` was replaced by a table (``bot.jp_holidays``). A process loads
-only its own database's driver: sqlite3 alone is ~1 MB.
+only its own database's driver and SQLAlchemy dialect: sqlite3 alone is ~1 MB, PostgreSQL's
+dialect 2.2 MB.
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ NOT_AT_START = (
     "bot.adapters.matrix",
 )
 NOT_ON = {  # what belongs to the other database
-    "sqlite": ("asyncpg",),
-    "postgresql": ("sqlite3", "_sqlite3", "aiosqlite", "storage.sqlite_inline"),
+    "sqlite": ("asyncpg", "sqlalchemy.dialects.postgresql"),
+    "postgresql": (
+        "sqlite3",
+        "_sqlite3",
+        "aiosqlite",
+        "storage.sqlite_inline",
+        "sqlalchemy.dialects.sqlite",
+    ),
 }
 # Runs `dxbot serve` in the child; once it is healthy and has idled a moment (the jobs run at
 # start), prints what is loaded, then stops the server the way an operator would (SIGTERM).
