@@ -143,7 +143,7 @@ class OutboxDispatcher:
             return 0
         lease = timedelta(seconds=self._settings.lease_seconds)
         give_back_after = stamp + self._settings.lease_seconds * LEASE_SHARE
-        rows: list[OutboxMessage] = []
+        rows: list[outbox.Claimed] = []
         self._claiming = True
         try:
             async with self._sessions() as session, session.begin():

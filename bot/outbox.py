@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Integer,
@@ -63,7 +63,22 @@ _TABLE = cast(Table, OutboxMessage.__table__)  # Core, so a list of parameters i
 _INSERT = insert(_TABLE)
 
 
-def _due_query() -> Select[OutboxMessage]:
+class Claimed(NamedTuple):
+    """A leased row, with what sending it needs; ``attempts`` counts this try (the fence)."""
+
+    id: int
+    attempts: int
+    adapter: str
+    idempotency_key: str
+    payload: dict[str, Any]
+
+
+# Core rows, not ORM objects: the dispatcher only reads them, and the lease is one UPDATE for
+# the whole claim instead of the unit of work's per-row statements.
+_CLAIMED = (_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.adapter, _TABLE.c.idempotency_key)
+
+
+def _due_query() -> Select[int, int, str, str, dict[str, Any]]:
     earlier = aliased(OutboxMessage)
     blocked_by_earlier = exists().where(
         earlier.conversation_key == OutboxMessage.conversation_key,
@@ -76,7 +91,7 @@ def _due_query() -> Select[OutboxMessage]:
         and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < now),
     )
     return (
-        select(OutboxMessage)
+        select(*_CLAIMED, _TABLE.c.payload)
         .where(
             OutboxMessage.status.in_(_LIVE),  # implied by ``due``; lets ix_outbox_live be used
             due,
@@ -91,6 +106,11 @@ def _due_query() -> Select[OutboxMessage]:
 
 # Built once: they run for every claim and every delivery, and building costs more than running.
 _DUE = _due_query()
+_LEASE = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status=SENDING, attempts=_TABLE.c.attempts + 1, lease_until=bindparam("until"))
+)
 _SENT = (
     update(_TABLE)
     .where(
@@ -115,7 +135,7 @@ async def claim_due(
     limit: int,
     lease: timedelta,
     adapters: Sequence[str],
-) -> list[OutboxMessage]:
+) -> list[Claimed]:
     """Lease up to ``limit`` due rows, at most the oldest unsent one per conversation.
 
     Rows another process holds are skipped (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and
@@ -124,12 +144,10 @@ async def claim_due(
     """
     if not adapters:
         return []
-    found = await session.scalars(_DUE, {"now": now, "adapters": list(adapters), "limit": limit})
-    rows = list(found)
-    for row in rows:
-        row.status = SENDING
-        row.attempts += 1
-        row.lease_until = now + lease
+    found = await session.execute(_DUE, {"now": now, "adapters": list(adapters), "limit": limit})
+    rows = [Claimed(row[0], row[1] + 1, row[2], row[3], row[4]) for row in found]
+    if rows:  # the rows are locked (SKIP LOCKED): the increment matches what they now hold
+        await session.execute(_LEASE, {"ids": [row.id for row in rows], "until": now + lease})
     return rows
 
 
