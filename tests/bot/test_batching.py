@@ -185,3 +185,27 @@ async def test_a_batch_yields_to_the_dispatcher_waiting_for_sqlites_one_connecti
         await claims[0]
         rest = await bot.runtime.worker.handle_pending()
     assert 1 <= taken < 30 and taken + rest == 30
+
+
+async def test_with_a_backlog_a_batch_handles_a_share_of_its_claim_before_yielding(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turns cut at their shortest held a step or two each under steady arrivals, and their
+    fixed cost capped the sustained rate below the arrivals: a turn now handles at least a
+    sixth of what it claimed, however early others start waiting, and then yields."""
+    monkeypatch.setattr(worker, "BATCH_MIN_SECONDS", 0.0)  # only the share keeps it going
+    monkeypatch.setattr(worker, "BATCH_SECONDS", 60.0)
+    async with harness(database_url) as bot:
+        monkeypatch.setattr(bot.runtime.worker, "_others_waiting", lambda: True)
+        for n in range(30):
+            await bot.runtime.accept(make_event("ヘルプ", user=f"U{n}", event_id=f"e{n}"))
+        first = await bot.runtime.worker.handle_batch()
+        for n in range(3):
+            await bot.runtime.accept(make_event("ヘルプ", user=f"V{n}", event_id=f"v{n}"))
+        turns = [first]
+        while taken := await bot.runtime.worker.handle_batch():
+            turns.append(taken)
+        statuses = await _statuses(bot.runtime.sessions)
+    assert first == 30 // worker.BACKLOG_SHARE
+    assert sum(turns) == 33 and all(s == inbox.DONE for s in statuses.values())
+    assert turns[-1] == 1  # a short claim (3, then 2, then 1) is a step per turn
