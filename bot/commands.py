@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -54,8 +55,6 @@ class CommandRouter:
         return self._lookup.get(fold(word)), word, rest.strip()
 
     def closest(self, word: str) -> str | None:
-        import difflib  # only for a mistyped command: not in every process's memory at start
-
         found = difflib.get_close_matches(fold(word), list(self._lookup), n=1, cutoff=0.5)
         return self._lookup[found[0]] if found else None
 

@@ -25,7 +25,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnClause
 
 from bot.messages import OutgoingMessage
@@ -79,26 +78,26 @@ _CLAIMED = (_TABLE.c.id, _TABLE.c.attempts, _TABLE.c.adapter, _TABLE.c.idempoten
 
 
 def _due_query() -> Select[int, int, str, str, dict[str, Any]]:
-    earlier = aliased(OutboxMessage)
+    row, earlier = _TABLE.c, _TABLE.alias("earlier").c  # Core throughout: no ORM compile
     blocked_by_earlier = exists().where(
-        earlier.conversation_key == OutboxMessage.conversation_key,
-        earlier.id < OutboxMessage.id,
+        earlier.conversation_key == row.conversation_key,
+        earlier.id < row.id,
         earlier.status.in_((PENDING, SENDING)),
     )
-    now = bindparam("now", type_=_TABLE.c.next_attempt_at.type)
+    now = bindparam("now", type_=row.next_attempt_at.type)
     due = or_(
-        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
-        and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until < now),
+        and_(row.status == PENDING, row.next_attempt_at <= now),
+        and_(row.status == SENDING, row.lease_until < now),
     )
     return (
-        select(*_CLAIMED, _TABLE.c.payload)
+        select(*_CLAIMED, row.payload)
         .where(
-            OutboxMessage.status.in_(_LIVE),  # implied by ``due``; lets ix_outbox_live be used
+            row.status.in_(_LIVE),  # implied by ``due``; lets ix_outbox_live be used
             due,
-            OutboxMessage.adapter.in_(bindparam("adapters", expanding=True)),
+            row.adapter.in_(bindparam("adapters", expanding=True)),
             ~blocked_by_earlier,
         )
-        .order_by(OutboxMessage.id)
+        .order_by(row.id)
         .limit(bindparam("limit", type_=Integer))
         .with_for_update(skip_locked=True)
     )

@@ -34,6 +34,12 @@ def _quoted_values(sql: str) -> set[str]:
     return set(re.findall(r"'([^']*)'", sql))
 
 
+def _columns_named(sql: str, index: Index) -> set[str]:
+    """The index's table columns that ``sql`` names outside its quoted values."""
+    bare = re.sub(r"'[^']*'", "", sql)
+    return {c.name for c in index.table.columns if re.search(rf"\b{c.name}\b", bare)}
+
+
 def test_the_models_declare_the_live_row_and_digest_indexes_as_partial() -> None:
     names = {index.name for index in _partial_indexes()}
     assert names == {
@@ -57,6 +63,7 @@ async def test_the_migrations_create_each_partial_index_with_its_predicate(
             declared = index.info["where"].compile(
                 dialect=dialect, compile_kwargs={"literal_binds": True}
             )
-            assert _quoted_values(str(declared)) <= _quoted_values(predicate), index.name
+            assert _quoted_values(str(declared)) == _quoted_values(predicate), index.name
+            assert _columns_named(str(declared), index) == _columns_named(predicate, index)
             listed = re.findall(r"\w+", columns.rpartition("(")[2])
             assert listed == [column.name for column in index.columns], index.name
