@@ -43,11 +43,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class _Claim:
-    row_id: int
-    attempt: int
-    adapter: str
-    key: str
-    payload: dict[str, object]
+    row: outbox.Claimed
     give_back_after: float  # timestamp: past it, a row still waiting for a slot goes back
 
 
@@ -155,23 +151,12 @@ class OutboxDispatcher:
                         )
         finally:
             self._claiming = False
-            claims = [
-                _Claim(
-                    row.id,
-                    row.attempts,
-                    row.adapter,
-                    row.idempotency_key,
-                    row.payload,
-                    give_back_after,
-                )
-                for row in rows
-            ]
-        for claim in claims:
-            self._pacers[claim.adapter].waiting.add(claim.row_id)
-            task = asyncio.create_task(self._deliver(claim))
+        for row in rows:
+            self._pacers[row.adapter].waiting.add(row.id)
+            task = asyncio.create_task(self._deliver(_Claim(row, give_back_after)))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-        return len(claims)
+        return len(rows)
 
     def waiting(self) -> bool:
         """Whether sending waits for the database: a claim, or deliveries to record."""
@@ -190,30 +175,31 @@ class OutboxDispatcher:
         self._wakeup.clear()
 
     async def _deliver(self, claim: _Claim) -> None:
-        adapter = claim.adapter
+        adapter = claim.row.adapter
         try:
-            message_id = await self._send(claim, OutgoingMessage.from_json(claim.payload))
+            message_id = await self._send(claim, OutgoingMessage.from_json(claim.row.payload))
         except _GiveBack as back:
             await self._release(claim, datetime.fromtimestamp(back.due, UTC))
         except DeliveryError as exc:
             await self._record_failure(claim, exc)
         except Exception as exc:  # a bug in an adapter must not kill the dispatcher
-            log.exception("adapter %s raised while sending outbox row %s", adapter, claim.row_id)
+            log.exception("adapter %s raised while sending outbox row %s", adapter, claim.row.id)
             await self._record_failure(claim, DeliveryError(repr(exc), retryable=True))
         else:
             self._pacers[adapter].delivered()
-            await self._recorder.record((claim.row_id, claim.attempt, message_id))
+            await self._recorder.record((claim.row.id, claim.row.attempts, message_id))
         finally:
-            self._pacers[adapter].waiting.discard(claim.row_id)
+            self._pacers[adapter].waiting.discard(claim.row.id)
         self._wakeup.set()  # the conversation's next message may be due now
 
     async def _send(self, claim: _Claim, message: OutgoingMessage) -> str | None:
-        sender = self._senders[claim.adapter]
+        sender = self._senders[claim.row.adapter]
         parts = fit(message, sender.capabilities)
+        key = claim.row.idempotency_key
         first_id: str | None = None
         for index, part in enumerate(parts):
             await self._turn(claim)
-            part_key = claim.key if index == 0 else f"{claim.key}-{index + 1}"
+            part_key = key if index == 0 else f"{key}-{index + 1}"
             ref = await sender.send(part, part_key)
             first_id = first_id or ref.message_id
         return first_id
@@ -224,14 +210,14 @@ class OutboxDispatcher:
         Raises ``_GiveBack`` instead of waiting past the row's ``give_back_after`` (a long
         429 pause) or while stopping, so no lease runs out on a row that was never sent.
         """
-        pacer = self._pacers[claim.adapter]
+        pacer = self._pacers[claim.row.adapter]
         async with pacer.lock:
             while True:
                 now = self._clock.now().timestamp()
                 delay = pacer.wait(now)
                 if delay <= 0:
                     pacer.take(now)
-                    pacer.waiting.discard(claim.row_id)
+                    pacer.waiting.discard(claim.row.id)
                     return
                 if self._stopping or now + delay > claim.give_back_after:
                     raise _GiveBack(now + delay)
@@ -248,7 +234,7 @@ class OutboxDispatcher:
             stopper.cancel()
 
     async def _record_failure(self, claim: _Claim, error: DeliveryError) -> None:
-        row_id, attempt, adapter = claim.row_id, claim.attempt, claim.adapter
+        row_id, attempt, adapter = claim.row.id, claim.row.attempts, claim.row.adapter
         self._on_failure(adapter, error.retryable)
         if error.retry_after is not None:
             # The platform's pacing, not a failure: pause, slow down, and try again uncounted.
@@ -287,14 +273,14 @@ class OutboxDispatcher:
             async with self._sessions() as session, session.begin():
                 await outbox.release(
                     session,
-                    claim.row_id,
-                    claim.attempt,
+                    claim.row.id,
+                    claim.row.attempts,
                     next_attempt_at=next_attempt_at,
                     error=error,
                 )
         except (SQLAlchemyError, OSError) as exc:
             # The lease runs out and the row is claimed again: counted once too often, no loss.
-            log.warning("could not give back outbox row %s: %s", claim.row_id, type(exc).__name__)
+            log.warning("could not give back outbox row %s: %s", claim.row.id, type(exc).__name__)
 
     async def _record(
         self,
@@ -308,15 +294,15 @@ class OutboxDispatcher:
             async with self._sessions() as session, session.begin():
                 await outbox.finish(
                     session,
-                    claim.row_id,
-                    claim.attempt,
+                    claim.row.id,
+                    claim.row.attempts,
                     status=status,
                     error=error,
                     next_attempt_at=next_attempt_at,
                 )
         except (SQLAlchemyError, OSError) as exc:
             # The lease runs out and the row is tried again under the same idempotency key.
-            log.warning("could not record outbox row %s: %s", claim.row_id, type(exc).__name__)
+            log.warning("could not record outbox row %s: %s", claim.row.id, type(exc).__name__)
 
     @property
     def busy(self) -> bool:
