@@ -108,11 +108,14 @@ class OutboxDispatcher:
             if self._acks_first is not None:
                 await self._acks_first()  # sending is background work, like handling
             try:
-                claimed = await self.claim_and_start()
+                claimed, asked = await self._claim_and_start()
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("outbox claim failed, will retry: %s", type(exc).__name__)
-                claimed = 0
-            if claimed == 0:
+                claimed = asked = 0
+            # Fewer rows than asked for: nothing else is due now, and a look at once would be
+            # an empty transaction ahead of the next handling turn. A new reply, a finished
+            # send (its conversation's next message) or the poll wakes this loop.
+            if claimed == 0 or claimed < asked:
                 await self._wait_for_work()
 
     @property
@@ -121,10 +124,15 @@ class OutboxDispatcher:
         return min(self._settings.poll_interval_seconds, self._settings.lease_seconds / 4)
 
     async def claim_and_start(self) -> int:
-        """Claim what fits in the free send slots and the adapters' pace; start sending it."""
+        """Claim what fits in the free send slots and the adapters' pace; start sending it.
+        Returns how many rows were claimed."""
+        return (await self._claim_and_start())[0]
+
+    async def _claim_and_start(self) -> tuple[int, int]:
+        """``claim_and_start``, returning the rows claimed and the rows asked for."""
         free = min(self._settings.concurrency - len(self._inflight), self._settings.batch_size)
         if free <= 0 or (self._inflight and free < self._settings.concurrency // REFILL_SHARE):
-            return 0
+            return 0, 0
         now = self._clock.now()
         stamp = now.timestamp()
         unpaced: list[str] = []
@@ -136,16 +144,19 @@ class OutboxDispatcher:
             elif allowance > 0:
                 paced.append((name, allowance))
         if not unpaced and not paced:
-            return 0
+            return 0, 0
         lease = timedelta(seconds=self._settings.lease_seconds)
         give_back_after = stamp + self._settings.lease_seconds * LEASE_SHARE
         rows: list[outbox.Claimed] = []
+        asked = 0
+        self._wakeup.clear()  # the claim sees every row committed so far
         self._claiming = True
         try:
             async with self._sessions() as session, session.begin():
                 for names, limit in [*(([n], a) for n, a in paced), (unpaced, free)]:
                     limit = min(limit, free - len(rows))
                     if names and limit > 0:
+                        asked += limit
                         rows += await outbox.claim_due(
                             session, now, limit=limit, lease=lease, adapters=names
                         )
@@ -156,7 +167,7 @@ class OutboxDispatcher:
             task = asyncio.create_task(self._deliver(_Claim(row, give_back_after)))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-        return len(rows)
+        return len(rows), asked
 
     def waiting(self) -> bool:
         """Whether sending waits for the database: a claim, or deliveries to record."""

@@ -111,6 +111,7 @@ _MARK_DONE = (
     .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
     .values(status=DONE, handled_at=bindparam("now"))
 )
+_ANY_PENDING = select(exists().where(_TABLE.c.status == _LIVE))
 _COUNT_PENDING = select(func.count()).select_from(InboxEvent).where(InboxEvent.status == PENDING)
 
 
@@ -135,6 +136,11 @@ async def mark_done(session: AsyncSession, row_ids: list[int], now: datetime) ->
     """Mark handled events done: one statement for a whole batch, in its transaction."""
     if row_ids:
         await session.execute(_MARK_DONE, {"ids": row_ids, "now": now})
+
+
+async def any_pending(session: AsyncSession) -> bool:
+    """Whether any event is pending, as this transaction sees it (``ix_inbox_live``)."""
+    return bool(await session.scalar(_ANY_PENDING))
 
 
 async def count_pending(conn: AsyncConnection) -> int:

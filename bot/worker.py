@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -36,6 +37,11 @@ _LOOP_TURNS_TO_READ_A_REQUEST = 3
 # cost (claim, mark done, commit, a claim by the dispatcher) capped the sustained rate below the
 # arrivals (200 form steps/s: answers seconds late). A claim is at most one event per person.
 BACKLOG_SHARE = 6
+
+
+class _Turn(NamedTuple):
+    taken: int  # events handled
+    more: bool  # whether events may still be pending: look again at once, not at the next wakeup
 
 
 class InboxWorker:
@@ -84,14 +90,14 @@ class InboxWorker:
             if self._acks_first is not None:
                 await self._acks_first()
             try:
-                handled = await self.handle_next()
+                turn = await self._turn()
                 delay = 0.0
             except (SQLAlchemyError, OSError) as exc:
                 delay = min(max(delay * 2, 0.1), 5.0)
                 log.warning("inbox unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 continue
-            if not handled:
+            if not turn.more:
                 await self._wait_for_work()
 
     async def _wait_for_work(self) -> None:
@@ -112,21 +118,27 @@ class InboxWorker:
 
     async def handle_batch(self) -> int:
         """Handle up to ``batch_size`` pending events in one transaction; returns the count."""
+        return (await self._turn()).taken
+
+    async def _turn(self) -> _Turn:
         self._idle.clear()
         try:
-            taken = await self._handle_batch()
+            turn = await self._handle_batch()
         finally:
             self._idle.set()
-        if taken:
-            self._on_handled(taken)
+        if turn.taken:
+            self._on_handled(turn.taken)
             self._on_replies()
-        return taken
+        return turn
 
-    async def _handle_batch(self) -> int:
+    async def _handle_batch(self) -> _Turn:
         taken: list[inbox.Claimed] = []
+        limit = self._settings.batch_size
+        # The claim sees every event stored so far: only a notice from now on means news.
+        self._wakeup.clear()
         try:
             async with self._sessions() as session, session.begin():
-                rows = await inbox.claim_batch(session, self._settings.batch_size)
+                rows = await inbox.claim_batch(session, limit)
                 started = time.perf_counter()
                 for row in rows:
                     if taken and await self._turn_is_over(
@@ -136,6 +148,7 @@ class InboxWorker:
                     taken.append(row)
                     await self._run_listeners(row.event(), session)
                 await inbox.mark_done(session, [row.id for row in taken], self._clock.now())
+                more = await _more_pending(session, len(rows), len(taken), limit)
         except Exception as exc:
             if not taken:
                 raise  # the claim itself failed: the database is unreachable; the loop backs off
@@ -149,7 +162,8 @@ class InboxWorker:
                 )
                 for row in taken:
                     await self._handle_one(row.id)
-        return len(taken)
+            return _Turn(len(taken), more=True)
+        return _Turn(len(taken), more)
 
     async def _turn_is_over(self, elapsed: float, handled: int, claimed: int) -> bool:
         """A batch runs at least ``BATCH_MIN_SECONDS`` and ``claimed // BACKLOG_SHARE`` events,
@@ -242,6 +256,19 @@ class InboxWorker:
         self._stopping = True
         self._wakeup.set()
         await self._idle.wait()
+
+
+async def _more_pending(session: AsyncSession, claimed: int, handled: int, limit: int) -> bool:
+    """Whether to look again at once after a turn, in its transaction. Not after an empty
+    claim, nor after a short one handled in full unless events it could not take wait (a
+    person's next message, behind the one just handled; another process's): that look was
+    an empty transaction after nearly every turn, ahead of the dispatcher sending the reply.
+    New events wake the worker anyway (``notify``)."""
+    if claimed == 0:
+        return False
+    if handled < claimed or claimed >= limit:
+        return True
+    return await inbox.any_pending(session)
 
 
 def _parse(row: inbox.Claimed) -> Event | None:

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from sqlalchemy import func, select, update
 
-from bot import inbox, worker
+from bot import inbox, outbox, worker
 from bot.app import App
 from bot.context import Context
 from bot.runtime import Runtime
@@ -233,3 +233,81 @@ async def test_with_a_backlog_a_batch_handles_a_share_of_its_claim_before_yieldi
     assert first == 30 // worker.BACKLOG_SHARE
     assert turns[1:] == expected  # [4, 4, 3, 2, 2, 2, 1, …]: a short claim, a step a turn
     assert all(s == inbox.DONE for s in statuses.values())
+
+
+async def _until(check, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until ``check()`` (a coroutine function) is true; the bound only stops a hang."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_turn_that_took_everything_waits_to_be_woken_not_for_an_empty_claim(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short claim handled in full is the whole backlog: the worker does not claim again
+    (an empty transaction that kept the reply's sender waiting) until a new event wakes it.
+    A person's second message, held back behind their first, is taken at once, not at the
+    next poll."""
+    claims: list[int] = []
+    claim_batch = inbox.claim_batch
+
+    async def counted(session, limit):  # type: ignore[no-untyped-def]
+        rows = await claim_batch(session, limit)
+        claims.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(inbox, "claim_batch", counted)
+    async with harness(database_url, inbox={"poll_interval_seconds": 60}) as bot:
+
+        async def all_done() -> bool:
+            statuses = await _statuses(bot.runtime.sessions)
+            return all(s == inbox.DONE for s in statuses.values())
+
+        await bot.runtime.accept(make_event("ヘルプ", user="U1", event_id="a1"))
+        await bot.runtime.accept(make_event("ヘルプ", user="U1", event_id="a2"))  # behind a1
+        loop = asyncio.create_task(bot.runtime.worker.run())
+        try:
+            await _until(all_done)
+            await asyncio.sleep(0.2)
+            after_two = list(claims)
+            await bot.runtime.accept(make_event("ヘルプ", user="U2", event_id="b1"))
+            await _until(all_done)
+            await asyncio.sleep(0.2)
+        finally:
+            await bot.runtime.worker.stop()
+            await loop
+    assert after_two == [1, 1]  # a1 alone (a2 waits for it), then a2; no empty look after
+    assert claims == [1, 1, 1]  # woken by b1's arrival: one claim, and nothing after it
+
+
+async def test_a_claim_that_got_all_that_was_due_is_not_followed_by_an_empty_one(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher looks again when a send finishes (the conversation's next message may
+    be due) or a reply is committed, not straight after a claim that took everything due."""
+    claims: list[int] = []
+    claim_due = outbox.claim_due
+
+    async def counted(session, now, **kw):  # type: ignore[no-untyped-def]
+        rows = await claim_due(session, now, **kw)
+        claims.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(outbox, "claim_due", counted)
+    async with harness(database_url, outbox={"poll_interval_seconds": 60}) as bot:
+        await bot.runtime.accept(make_event("ヘルプ", user="U1", event_id="a1"))
+        await bot.runtime.worker.handle_pending()  # commits the reply, wakes the dispatcher
+        loop = asyncio.create_task(bot.runtime.dispatcher.run())
+        try:
+
+            async def sent() -> bool:
+                return len(bot.sender.sent) == 1
+
+            await _until(sent)
+            await asyncio.sleep(0.2)
+        finally:
+            await bot.runtime.dispatcher.stop()
+            await loop
+    assert claims == [1, 0]  # the reply; then, once it was sent, a look for what follows it
