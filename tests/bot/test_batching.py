@@ -19,6 +19,7 @@ from storage.models import InboxEvent, OutboxMessage
 from tests.builders import encode, make_event, relay_payload, signed_headers
 from tests.edge import edge
 from tests.harness import harness
+from tests.waiting import eventually
 
 
 async def _statuses(sessions) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -235,14 +236,6 @@ async def test_with_a_backlog_a_batch_handles_a_share_of_its_claim_before_yieldi
     assert all(s == inbox.DONE for s in statuses.values())
 
 
-async def _until(check, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait until ``check()`` (a coroutine function) is true; the bound only stops a hang."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 async def test_a_turn_that_took_everything_waits_to_be_woken_not_for_an_empty_claim(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -269,11 +262,11 @@ async def test_a_turn_that_took_everything_waits_to_be_woken_not_for_an_empty_cl
         await bot.runtime.accept(make_event("ヘルプ", user="U1", event_id="a2"))  # behind a1
         loop = asyncio.create_task(bot.runtime.worker.run())
         try:
-            await _until(all_done)
+            await eventually(all_done, seconds=10)
             await asyncio.sleep(0.2)
             after_two = list(claims)
             await bot.runtime.accept(make_event("ヘルプ", user="U2", event_id="b1"))
-            await _until(all_done)
+            await eventually(all_done, seconds=10)
             await asyncio.sleep(0.2)
         finally:
             await bot.runtime.worker.stop()
@@ -305,7 +298,7 @@ async def test_a_claim_that_got_all_that_was_due_is_not_followed_by_an_empty_one
             async def sent() -> bool:
                 return len(bot.sender.sent) == 1
 
-            await _until(sent)
+            await eventually(sent, seconds=10)
             await asyncio.sleep(0.2)
         finally:
             await bot.runtime.dispatcher.stop()

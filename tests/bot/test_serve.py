@@ -16,6 +16,7 @@ import aiohttp
 
 from tests.builders import RELAY_SECRET, encode, relay_payload, signed_headers
 from tests.fakes import FakeRelayPlatform
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,14 +93,6 @@ async def _post(http: aiohttp.ClientSession, server: Server, payload: dict) -> i
         return response.status
 
 
-async def _wait_for(condition, seconds: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 async def test_serve_from_env_alone_answers_and_stops_gracefully(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -107,7 +100,7 @@ async def test_serve_from_env_alone_answers_and_stops_gracefully(
         server = Server(database_url, fake.url, tmp_path / "serve.log")
         await server.start(http)
         assert await _post(http, server, relay_payload(text="ヘルプ")) == 200
-        await _wait_for(lambda: len(fake.deliveries) == 1)
+        await eventually(lambda: len(fake.deliveries) == 1)
         delivery = fake.deliveries[0]
         assert delivery.authorization == "Bearer outbound-token"
         assert delivery.body["conversation_id"] == "dm-U001"
@@ -130,13 +123,13 @@ async def test_kill_9_after_ack_loses_nothing_and_sends_once(
         users = [f"U{i}" for i in range(5)]
         for user in users:
             assert await _post(http, server, relay_payload(text="ヘルプ", user=user)) == 200
-        await _wait_for(lambda: fake.requests >= 1)
+        await eventually(lambda: fake.requests >= 1)
         server.kill(signal.SIGKILL)
         fake.script.clear()
 
         restarted = Server(database_url, fake.url, tmp_path / "serve.log")
         await restarted.start(http)
-        await _wait_for(lambda: len({d.body["conversation_id"] for d in fake.deliveries}) == 5)
+        await eventually(lambda: len({d.body["conversation_id"] for d in fake.deliveries}) == 5)
         await asyncio.sleep(0.5)
         assert restarted.kill(signal.SIGTERM) == 0
     by_conversation: dict[str, set[str]] = {}
