@@ -47,6 +47,19 @@ class _Claim:
     give_back_after: float  # timestamp: past it, a row still waiting for a slot goes back
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    now: datetime
+    free: int  # send slots a claim may fill
+    unpaced: list[str]  # adapters without a rate limit
+    paced: list[tuple[str, int]]  # adapters with one, and what their bucket allows now
+    give_back_after: float
+
+
+# What ``claim_in`` returns: call it with whether the claiming transaction committed.
+HandOver = Callable[[bool], None]
+
+
 class _GiveBack(Exception):
     """No send slot in time (or stopping): the row goes back, due at ``due``."""
 
@@ -85,8 +98,10 @@ class OutboxDispatcher:
             for name in senders
         }
         self._stopping = False
-        self._recorder = SentRecorder(sessions, clock, acks_first)
+        self._recorder = SentRecorder(sessions, clock, self.claim_in, acks_first)
         self._claiming = False
+        self._missed = False  # a claim was skipped while another was under way
+        self._reserved = 0  # rows claimed in a transaction not yet ended (``claim_in``)
         self._acks_first = acks_first
 
     def notify(self) -> None:
@@ -130,9 +145,64 @@ class OutboxDispatcher:
 
     async def _claim_and_start(self) -> tuple[int, int]:
         """``claim_and_start``, returning the rows claimed and the rows asked for."""
-        free = min(self._settings.concurrency - len(self._inflight), self._settings.batch_size)
-        if free <= 0 or (self._inflight and free < self._settings.concurrency // REFILL_SHARE):
+        plan = self._plan()
+        if plan is None:
             return 0, 0
+        self._wakeup.clear()  # the claim sees every row committed so far
+        self._claiming = True
+        try:
+            async with self._sessions() as session, session.begin():
+                rows, asked = await self._claim(session, plan)
+        finally:
+            self._claiming = False
+            self._missed = False  # a claim_in skipped meanwhile wakes this loop itself
+        self._start(rows, plan.give_back_after)
+        return len(rows), asked
+
+    async def claim_in(self, session: AsyncSession) -> HandOver:
+        """Claim due rows in the caller's transaction: the handling turn that wrote the
+        replies leases them itself, and saves their claim a transaction of its own (on SQLite
+        a ``BEGIN IMMEDIATE`` and a disk flush per turn, ahead of the reply's send).
+
+        The caller must call the returned hand-over once its transaction has ended: committed,
+        it starts the sends; rolled back, the rows were never leased. Either way it wakes this
+        dispatcher when the claim may have left something due.
+        """
+        plan = self._plan()
+        if plan is None:
+            return self._wake_after
+        self._claiming = True
+        try:
+            rows, asked = await self._claim(session, plan)
+        finally:
+            self._claiming = False
+        missed, self._missed = self._missed, False
+        self._reserved += len(rows)
+
+        def hand_over(committed: bool) -> None:
+            self._reserved -= len(rows)
+            if committed:
+                self._start(rows, plan.give_back_after)
+            if not committed or missed or len(rows) >= asked:
+                self.notify()  # more may be due than this claim took, or it never counted
+
+        return hand_over
+
+    def _wake_after(self, committed: bool) -> None:
+        self.notify()
+
+    def _plan(self) -> _Plan | None:
+        """What a claim now may take: the free send slots and each adapter's pace. None when
+        there is nothing to claim for, or another claim is under way (it is told to look
+        again when it ends)."""
+        if self._claiming:
+            self._missed = True
+            return None
+        busy = len(self._inflight) + self._reserved
+        free = min(self._settings.concurrency - busy, self._settings.batch_size)
+        refill = self._settings.concurrency // REFILL_SHARE
+        if self._stopping or free <= 0 or (busy and free < refill):
+            return None  # a claim for each slot that frees up cost a transaction per send
         now = self._clock.now()
         stamp = now.timestamp()
         unpaced: list[str] = []
@@ -144,30 +214,29 @@ class OutboxDispatcher:
             elif allowance > 0:
                 paced.append((name, allowance))
         if not unpaced and not paced:
-            return 0, 0
+            return None
+        return _Plan(now, free, unpaced, paced, stamp + self._settings.lease_seconds * LEASE_SHARE)
+
+    async def _claim(self, session: AsyncSession, plan: _Plan) -> tuple[list[outbox.Claimed], int]:
+        """Lease the rows ``plan`` allows in ``session``; the rows and how many were asked for."""
         lease = timedelta(seconds=self._settings.lease_seconds)
-        give_back_after = stamp + self._settings.lease_seconds * LEASE_SHARE
         rows: list[outbox.Claimed] = []
         asked = 0
-        self._wakeup.clear()  # the claim sees every row committed so far
-        self._claiming = True
-        try:
-            async with self._sessions() as session, session.begin():
-                for names, limit in [*(([n], a) for n, a in paced), (unpaced, free)]:
-                    limit = min(limit, free - len(rows))
-                    if names and limit > 0:
-                        asked += limit
-                        rows += await outbox.claim_due(
-                            session, now, limit=limit, lease=lease, adapters=names
-                        )
-        finally:
-            self._claiming = False
+        for names, limit in [*(([n], a) for n, a in plan.paced), (plan.unpaced, plan.free)]:
+            limit = min(limit, plan.free - len(rows))
+            if names and limit > 0:
+                asked += limit
+                rows += await outbox.claim_due(
+                    session, plan.now, limit=limit, lease=lease, adapters=names
+                )
+        return rows, asked
+
+    def _start(self, rows: list[outbox.Claimed], give_back_after: float) -> None:
         for row in rows:
             self._pacers[row.adapter].waiting.add(row.id)
             task = asyncio.create_task(self._deliver(_Claim(row, give_back_after)))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-        return len(rows), asked
 
     def waiting(self) -> bool:
         """Whether sending waits for the database: a claim, or deliveries to record."""
@@ -198,7 +267,9 @@ class OutboxDispatcher:
             await self._record_failure(claim, DeliveryError(repr(exc), retryable=True))
         else:
             self._pacers[adapter].delivered()
+            # Its transaction claims what is due next, this conversation's next message too.
             await self._recorder.record((claim.row.id, claim.row.attempts, message_id))
+            return
         finally:
             self._pacers[adapter].waiting.discard(claim.row.id)
         self._wakeup.set()  # the conversation's next message may be due now

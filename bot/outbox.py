@@ -56,8 +56,15 @@ async def enqueue(
         "created_at": now,
     }
     await session.execute(_INSERT, values)
+    session.info[_WROTE] = True
 
 
+def wrote(session: AsyncSession) -> bool:
+    """Whether ``enqueue`` added a row in this session (its replies are worth claiming)."""
+    return bool(session.info.get(_WROTE))
+
+
+_WROTE = "dxbot.outbox.wrote"
 _TABLE = cast(Table, OutboxMessage.__table__)  # Core, so a list of parameters is executemany
 _INSERT = insert(_TABLE)
 

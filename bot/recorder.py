@@ -2,7 +2,9 @@
 
 Recording each delivered message in its own transaction cost the dispatcher a commit (on
 SQLite a disk flush, and the one connection) per message; under load that was more work than
-the handling that produced the message.
+the handling that produced the message. The same transaction claims what is due next (a
+conversation's next message waits for the one before it to be sent), so a delivery is not
+followed by a claim transaction of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from bot.clock import Clock
 log = logging.getLogger(__name__)
 
 Sent = tuple[int, int, str | None]  # outbox row id, attempt, the platform's message id
+# Claims due rows in the given transaction; call its result once that transaction has ended.
+ClaimIn = Callable[[AsyncSession], Awaitable[Callable[[bool], None]]]
 
 
 class SentRecorder:
@@ -29,10 +33,12 @@ class SentRecorder:
         self,
         sessions: async_sessionmaker[AsyncSession],
         clock: Clock,
+        claim_next: ClaimIn,
         acks_first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._claim_next = claim_next
         self._acks_first = acks_first
         self._queue: list[tuple[Sent, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -66,9 +72,13 @@ class SentRecorder:
             self._flushing = None
 
     async def _commit(self, batch: list[Sent]) -> None:
+        hand_over: Callable[[bool], None] | None = None
+        committed = False
         try:
             async with self._sessions() as session, session.begin():
                 await outbox.finish_sent(session, batch, self._clock.now())
+                hand_over = await self._claim_next(session)
+            committed = True
         except (SQLAlchemyError, OSError) as exc:
             ids = ", ".join(str(row_id) for row_id, _, _ in batch[:10])
             log.warning(
@@ -77,6 +87,9 @@ class SentRecorder:
                 ids,
                 type(exc).__name__,
             )
+        finally:
+            if hand_over is not None:
+                hand_over(committed)
 
     async def stop(self) -> None:
         """Wait for the commit in progress (and what queued behind it)."""

@@ -132,7 +132,7 @@ class Runtime:
             self.app,
             settings.inbox,
             self.clock,
-            self.dispatcher.notify,
+            self.dispatcher,
             observe=self.metrics.handler_seconds.observe,
             acks_first=self.intake.acks_first,
             others_waiting=lambda: self.intake.waiting() or self.dispatcher.waiting(),

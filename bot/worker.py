@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -44,6 +44,17 @@ class _Turn(NamedTuple):
     more: bool  # whether events may still be pending: look again at once, not at the next wakeup
 
 
+class Replies(Protocol):
+    """Where the replies of a turn go (the outbox dispatcher)."""
+
+    async def claim_in(self, session: AsyncSession) -> Callable[[bool], None]:
+        """Lease due replies in the turn's transaction; call the result once it has ended,
+        with whether it committed."""
+
+    def notify(self) -> None:
+        """Replies were committed outside a turn's own claim: look for them."""
+
+
 class InboxWorker:
     """Takes pending events in order and runs the App on each.
 
@@ -60,7 +71,7 @@ class InboxWorker:
         app: App,
         settings: InboxSettings,
         clock: Clock,
-        on_replies: Callable[[], None] = lambda: None,
+        replies: Replies,
         observe: Callable[[float], None] = lambda seconds: None,
         *,
         acks_first: Callable[[], Awaitable[None]] | None = None,
@@ -71,7 +82,7 @@ class InboxWorker:
         self._app = app
         self._settings = settings
         self._clock = clock
-        self._on_replies = on_replies
+        self._replies = replies
         self._observe = observe
         self._acks_first = acks_first
         self._others_waiting = others_waiting
@@ -128,12 +139,12 @@ class InboxWorker:
             self._idle.set()
         if turn.taken:
             self._on_handled(turn.taken)
-            self._on_replies()
         return turn
 
     async def _handle_batch(self) -> _Turn:
         taken: list[inbox.Claimed] = []
         limit = self._settings.batch_size
+        hand_over: Callable[[bool], None] | None = None
         # The claim sees every event stored so far: only a notice from now on means news.
         self._wakeup.clear()
         try:
@@ -149,9 +160,22 @@ class InboxWorker:
                     await self._run_listeners(row.event(), session)
                 await inbox.mark_done(session, [row.id for row in taken], self._clock.now())
                 more = await _more_pending(session, len(rows), len(taken), limit)
+                if outbox.wrote(session):
+                    hand_over = await self._replies.claim_in(session)
         except Exception as exc:
+            if hand_over is not None:
+                hand_over(False)  # the commit failed: nothing was leased
             if not taken:
                 raise  # the claim itself failed: the database is unreachable; the loop backs off
+            await self._redo(taken, exc)
+            return _Turn(len(taken), more=True)
+        if hand_over is not None:
+            hand_over(True)  # the replies' sends start now, with no claim of their own
+        return _Turn(len(taken), more)
+
+    async def _redo(self, taken: list[inbox.Claimed], exc: Exception) -> None:
+        """After a failed batch: each event again in its own transaction (or given up)."""
+        try:
             if len(taken) == 1:
                 await self._failed(taken[0].id, _parse(taken[0]), exc)
             else:
@@ -162,8 +186,8 @@ class InboxWorker:
                 )
                 for row in taken:
                     await self._handle_one(row.id)
-            return _Turn(len(taken), more=True)
-        return _Turn(len(taken), more)
+        finally:
+            self._replies.notify()  # their replies and apologies, claimed by the dispatcher
 
     async def _turn_is_over(self, elapsed: float, handled: int, claimed: int) -> bool:
         """A batch runs at least ``BATCH_MIN_SECONDS`` and ``claimed // BACKLOG_SHARE`` events,

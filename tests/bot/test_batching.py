@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from bot import inbox, outbox, worker
 from bot.app import App
 from bot.context import Context
+from bot.dispatcher import OutboxDispatcher
 from bot.runtime import Runtime
 from handlers import register as register_features
 from storage.models import InboxEvent, OutboxMessage
@@ -275,32 +276,67 @@ async def test_a_turn_that_took_everything_waits_to_be_woken_not_for_an_empty_cl
     assert claims == [1, 1, 1]  # woken by b1's arrival: one claim, and nothing after it
 
 
-async def test_a_claim_that_got_all_that_was_due_is_not_followed_by_an_empty_one(
+async def test_replies_are_claimed_in_the_transactions_that_write_and_record_them(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The dispatcher looks again when a send finishes (the conversation's next message may
-    be due) or a reply is committed, not straight after a claim that took everything due."""
-    claims: list[int] = []
-    claim_due = outbox.claim_due
+    """A handling turn leases the replies it wrote, and the record of a delivery leases what
+    that delivery unblocked (the conversation's next message): no reply waits for a claim
+    transaction of its own, and none is claimed twice."""
+    own_claims: list[int] = []
+    claim_and_start = OutboxDispatcher._claim_and_start
 
-    async def counted(session, now, **kw):  # type: ignore[no-untyped-def]
-        rows = await claim_due(session, now, **kw)
-        claims.append(len(rows))
-        return rows
+    async def counted(self: OutboxDispatcher) -> tuple[int, int]:
+        result = await claim_and_start(self)
+        own_claims.append(result[0])
+        return result
 
-    monkeypatch.setattr(outbox, "claim_due", counted)
-    async with harness(database_url, outbox={"poll_interval_seconds": 60}) as bot:
-        await bot.runtime.accept(make_event("ヘルプ", user="U1", event_id="a1"))
-        await bot.runtime.worker.handle_pending()  # commits the reply, wakes the dispatcher
+    monkeypatch.setattr(OutboxDispatcher, "_claim_and_start", counted)
+    async with harness(database_url) as bot:
+        await bot.runtime.accept(make_event("課題を報告", user="U1", event_id="a1"))
+        await bot.runtime.worker.handle_pending()  # the dispatcher's own loop is not running
+
+        async def both_sent() -> bool:
+            return len(bot.sender.sent) == 2
+
+        await eventually(both_sent, seconds=10)
+        async with bot.runtime.sessions() as session:
+            statuses = list(await session.scalars(select(OutboxMessage.status)))
+    assert own_claims == []
+    assert statuses == [outbox.SENT, outbox.SENT]
+    assert len({key for key, _ in bot.sender.sent}) == 2  # two messages, each sent once
+    assert bot.sender.texts[1].startswith("(1/")  # the intro, then the first question
+
+
+async def test_a_reply_waiting_for_a_send_slot_is_claimed_when_one_frees_up(
+    database_url: str,
+) -> None:
+    """With every send slot taken, a turn claims nothing: the dispatcher's own loop is woken
+    and sends the reply once a slot frees up."""
+    async with harness(database_url, outbox={"concurrency": 1}) as bot:
+        release = asyncio.Event()
+        send, calls = bot.sender.send, 0
+
+        async def slow_first(message, key):  # type: ignore[no-untyped-def]
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                await release.wait()
+            return await send(message, key)
+
+        bot.sender.send = slow_first  # type: ignore[method-assign]
         loop = asyncio.create_task(bot.runtime.dispatcher.run())
         try:
+            await bot.runtime.accept(make_event("ヘルプ", user="U1", event_id="a1"))
+            await bot.runtime.worker.handle_pending()  # its reply takes the one slot, and hangs
+            await bot.runtime.accept(make_event("ヘルプ", user="U2", event_id="b1"))
+            await bot.runtime.worker.handle_pending()  # no slot: nothing claimed in the turn
+            release.set()
 
-            async def sent() -> bool:
-                return len(bot.sender.sent) == 1
+            async def both_sent() -> bool:
+                return len(bot.sender.sent) == 2
 
-            await eventually(sent, seconds=10)
-            await asyncio.sleep(0.2)
+            await eventually(both_sent, seconds=10)
         finally:
             await bot.runtime.dispatcher.stop()
             await loop
-    assert claims == [1, 0]  # the reply; then, once it was sent, a look for what follows it
+    assert [m.conversation_id for _, m in bot.sender.sent] == ["dm-U1", "dm-U2"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -285,7 +286,10 @@ async def test_a_record_that_fails_unexpectedly_never_holds_its_send_slot(  # ty
     forever would, one failure at a time, stop sending altogether."""
     from bot.recorder import SentRecorder
 
-    recorder = SentRecorder(sessions, FrozenClock(START))
+    async def claim_nothing(session: object) -> Callable[[bool], None]:
+        return lambda committed: None
+
+    recorder = SentRecorder(sessions, FrozenClock(START), claim_nothing)
 
     async def broken(batch: object) -> None:
         raise RuntimeError("a bug, not a database error")

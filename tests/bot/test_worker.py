@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot import inbox
 from bot.app import App
+from bot.clock import FrozenClock
 from bot.context import Context
 from bot.runtime import Runtime
 from handlers import register as register_features
@@ -30,9 +32,15 @@ async def _outbox(runtime: Runtime) -> list[OutboxMessage]:
         return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
-def _runtime(database_url: str, sender: RecordingSender, register=register_features) -> Runtime:  # type: ignore[no-untyped-def]
+def _runtime(  # type: ignore[no-untyped-def]
+    database_url: str, sender: RecordingSender, register=register_features, clock=None
+) -> Runtime:
     return Runtime(
-        fast_settings(database_url), register=register, webhooks={}, senders={"relay": sender}
+        fast_settings(database_url),
+        register=register,
+        clock=clock,
+        webhooks={},
+        senders={"relay": sender},
     )
 
 
@@ -121,16 +129,27 @@ async def test_kill_during_handling_rolls_back_and_handles_once_later(database_u
 async def test_reply_committed_but_unsent_is_sent_after_restart_exactly_once(
     database_url: str,
 ) -> None:
+    """The turn committed its reply and started sending it, and the process died before the
+    platform answered: the next process sends it once, under the same idempotency key."""
     sender = RecordingSender()
     before = _runtime(database_url, sender)
     await before.prepare()
+    hang = asyncio.Event()
+
+    async def never_answers(message, key):  # type: ignore[no-untyped-def]
+        await hang.wait()
+
+    sender.send = never_answers  # type: ignore[method-assign]
     await before.accept(make_event("ヘルプ"))
-    await before.worker.handle_pending()  # reply is in the outbox, not sent
-    await before.stop(flush_seconds=0)
-    assert sender.sent == []
+    await before.worker.handle_pending()  # the reply is committed, its send under way
+    [leased] = await _outbox(before)
+    await before.stop(flush_seconds=0)  # the send is abandoned: the row keeps its lease
+    assert leased.status == "sending"
 
     after_sender = RecordingSender()
-    after = _runtime(database_url, after_sender)
+    # PostgreSQL waits for the lease to run out (SQLite recovers leases at start: one process).
+    later = FrozenClock(datetime.now(UTC) + timedelta(seconds=60))
+    after = _runtime(database_url, after_sender, clock=later)
     await after.prepare()
     await after.dispatcher.drain(5)
     await after.dispatcher.drain(1)
