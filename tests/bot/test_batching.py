@@ -180,6 +180,30 @@ async def test_a_request_arriving_mid_batch_cuts_the_batch_short(
     assert sum(1 for s in statuses.values() if s == inbox.PENDING) == 30 - taken + 1
 
 
+async def test_requests_acked_just_before_handling_write_their_answers_first(
+    database_url: str,
+) -> None:
+    """A commit that ends resumes its requests, but they still have to write their answers.
+    Handling that started at once held the loop (SQLite's statements never yield it), and those
+    answers waited for the whole turn: the worst of the 1-connection probe's latencies."""
+    async with harness(database_url) as bot:
+        loop = asyncio.get_running_loop()
+        committed: asyncio.Future[bool] = loop.create_future()
+        answers: list[str] = []
+
+        async def request() -> None:
+            await committed  # the request waits for its ack, as ``Intake.store`` does
+            answers.append("200")  # then answers in the same step
+
+        task = asyncio.create_task(request())
+        await asyncio.sleep(0)
+        committed.set_result(True)  # the group commit acks it; nothing else is waiting
+        await bot.runtime.intake.acks_first()
+        handling_may_start = list(answers)
+        await task
+    assert handling_may_start == ["200"]
+
+
 async def test_a_batch_yields_to_the_dispatcher_waiting_for_sqlites_one_connection(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
