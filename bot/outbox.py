@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,6 +58,10 @@ async def enqueue(
     }
     await session.execute(_INSERT, values)
     session.info[_WROTE] = True
+
+
+def _on_postgresql(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
 def wrote(session: AsyncSession) -> bool:
@@ -112,6 +117,12 @@ def _due_query() -> Select[int, int, str, str, dict[str, Any]]:
 
 # Built once: they run for every claim and every delivery, and building costs more than running.
 _DUE = _due_query()
+# PostgreSQL plans the claim as a bitmap scan when it expects few live rows, and a bitmap scan
+# never marks the index entries of dead row versions (each sent message leaves two: pending,
+# sending), so until a vacuum every claim visited them all: 8 ms a claim after 26,000 messages
+# with autovacuum off, and 200 form steps/s answered at p50 123 ms instead of 15. An index
+# scan of ``ix_outbox_live`` in id order marks them as it passes; the next claim skips them.
+_INDEX_SCAN = text("SET LOCAL enable_bitmapscan = off")
 _LEASE = (
     update(_TABLE)
     .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
@@ -147,9 +158,14 @@ async def claim_due(
     Rows another process holds are skipped (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and
     a row whose sender died is taken again once its lease has run out. Only rows for
     ``adapters`` (the ones this process has, less any paused by a 429) are taken.
+
+    On PostgreSQL, bitmap scans are off for the rest of the caller's transaction
+    (``_INDEX_SCAN``): a claim is the last work of every transaction that runs one.
     """
     if not adapters:
         return []
+    if _on_postgresql(session):
+        await session.execute(_INDEX_SCAN)  # for the rest of the transaction: claims end it
     found = await session.execute(_DUE, {"now": now, "adapters": list(adapters), "limit": limit})
     rows = [Claimed(row[0], row[1] + 1, row[2], row[3], row[4]) for row in found]
     if rows:  # the rows are locked (SKIP LOCKED): the increment matches what they now hold

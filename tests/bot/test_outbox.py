@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import outbox
@@ -298,3 +299,32 @@ async def test_a_record_that_fails_unexpectedly_never_holds_its_send_slot(  # ty
     await asyncio.wait_for(recorder.record((1, 1, "m1")), 5)
     await recorder.stop()
     assert not recorder.waiting()
+
+
+async def test_on_postgresql_a_claim_walks_the_live_rows_index_instead_of_a_bitmap(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A bitmap scan never marks the index entries of dead row versions, so between vacuums
+    every claim visited every message sent since the last one; an index scan of the live
+    rows marks them as it passes. The setting lasts only for the claiming transaction."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite keeps no dead row versions in its indexes")
+    await _enqueue(sessions, "one", "two")
+    due = outbox._DUE.params(now=START, adapters=["relay"], limit=32)
+    plan_sql = str(
+        due.compile(
+            dialect=postgresql.dialect(),
+            compile_kwargs={"literal_binds": True, "render_postcompile": True},
+        )
+    )
+    async with sessions() as session, session.begin():
+        claimed = await outbox.claim_due(
+            session, START, limit=32, lease=timedelta(seconds=60), adapters=["relay"]
+        )
+        during = await session.scalar(text("SHOW enable_bitmapscan"))
+        plan = "\n".join(await session.scalars(text(f"EXPLAIN {plan_sql}")))
+    async with sessions() as session:
+        after = await session.scalar(text("SHOW enable_bitmapscan"))
+    assert [row.adapter for row in claimed] == ["relay"]  # one per conversation: "one"
+    assert (during, after) == ("off", "on")
+    assert "Index Scan using ix_outbox_live" in plan and "Bitmap" not in plan
