@@ -128,10 +128,12 @@ class OutboxDispatcher:
                 log.warning("outbox claim failed, will retry: %s", type(exc).__name__)
                 claimed = asked = 0
             # Fewer rows than asked for: nothing else is due now, and a look at once would be
-            # an empty transaction ahead of the next handling turn. A new reply, a finished
-            # send (its conversation's next message) or the poll wakes this loop.
+            # an empty transaction ahead of the next handling turn. A claim that asked for
+            # nothing was short of send slots (or pace): a finished send may free one. A new
+            # reply, a failed send or the poll wakes this loop; a conversation's next message,
+            # due once the one before it is sent, is claimed with the record of that send.
             if claimed == 0 or claimed < asked:
-                await self._wait_for_work()
+                await self._wait_for_work(on_sends=asked == 0)
 
     @property
     def _horizon(self) -> float:
@@ -159,21 +161,28 @@ class OutboxDispatcher:
         self._start(rows, plan.give_back_after)
         return len(rows), asked
 
-    async def claim_in(self, session: AsyncSession) -> HandOver:
+    async def claim_in(self, session: AsyncSession, *, freeing: int = 0) -> HandOver:
         """Claim due rows in the caller's transaction: the handling turn that wrote the
         replies leases them itself, and saves their claim a transaction of its own (on SQLite
         a ``BEGIN IMMEDIATE`` and a disk flush per turn, ahead of the reply's send).
+        ``freeing``: send slots the caller is about to give back (deliveries it records).
 
         The caller must call the returned hand-over once its transaction has ended: committed,
         it starts the sends; rolled back, the rows were never leased. Either way it wakes this
-        dispatcher when the claim may have left something due.
+        dispatcher when the claim may have left something due. The claim runs in a savepoint
+        and never raises: its failure must not undo the work it rides on (a handled event, or
+        the record of a delivery, which would then be sent twice); the loop claims instead.
         """
-        plan = self._plan()
+        plan = self._plan(freeing)
         if plan is None:
             return self._wake_after
         self._claiming = True
         try:
-            rows, asked = await self._claim(session, plan)
+            async with session.begin_nested():
+                rows, asked = await self._claim(session, plan)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("outbox claim in a transaction failed: %s", type(exc).__name__)
+            return self._wake_after
         finally:
             self._claiming = False
         missed, self._missed = self._missed, False
@@ -191,14 +200,14 @@ class OutboxDispatcher:
     def _wake_after(self, committed: bool) -> None:
         self.notify()
 
-    def _plan(self) -> _Plan | None:
+    def _plan(self, freeing: int = 0) -> _Plan | None:
         """What a claim now may take: the free send slots and each adapter's pace. None when
         there is nothing to claim for, or another claim is under way (it is told to look
         again when it ends)."""
         if self._claiming:
             self._missed = True
             return None
-        busy = len(self._inflight) + self._reserved
+        busy = max(0, len(self._inflight) + self._reserved - freeing)
         free = min(self._settings.concurrency - busy, self._settings.batch_size)
         refill = self._settings.concurrency // REFILL_SHARE
         if self._stopping or free <= 0 or (busy and free < refill):
@@ -232,6 +241,7 @@ class OutboxDispatcher:
         return rows, asked
 
     def _start(self, rows: list[outbox.Claimed], give_back_after: float) -> None:
+        """Send each row in a task of its own (``stop`` waits for those started meanwhile)."""
         for row in rows:
             self._pacers[row.adapter].waiting.add(row.id)
             task = asyncio.create_task(self._deliver(_Claim(row, give_back_after)))
@@ -242,11 +252,12 @@ class OutboxDispatcher:
         """Whether sending waits for the database: a claim, or deliveries to record."""
         return self._claiming or self._recorder.waiting()
 
-    async def _wait_for_work(self) -> None:
+    async def _wait_for_work(self, on_sends: bool = True) -> None:
+        """Until notified or the poll; with ``on_sends``, also until a send in flight ends."""
         waiter = asyncio.create_task(self._wakeup.wait())
         try:
             await asyncio.wait(
-                {waiter, *self._inflight},
+                {waiter, *(self._inflight if on_sends else ())},
                 timeout=self._settings.poll_interval_seconds,
                 return_when=asyncio.FIRST_COMPLETED,
             )
@@ -400,6 +411,9 @@ class OutboxDispatcher:
         while loop.time() < deadline:
             claimed = await self.claim_and_start()
             if claimed == 0 and not self._inflight:
+                if self._claiming or self._reserved:  # a claim under way starts its sends soon
+                    await asyncio.sleep(min(0.01, max(0.0, deadline - loop.time())))
+                    continue
                 refill = self._next_token()
                 if refill is None:
                     return
@@ -435,9 +449,16 @@ class OutboxDispatcher:
         self._stopping = True
         self._stopped.set()
         self._wakeup.set()
-        if self._inflight:
-            _, late = await asyncio.wait(set(self._inflight), timeout=grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._inflight:
+            _, late = await asyncio.wait(
+                set(self._inflight), timeout=max(0.0, deadline - loop.time())
+            )
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+            # A claim that began before the stop (a record's, a batch's) may have started
+            # sends meanwhile: they are waited for (or abandoned) too.
+            await self._recorder.stop()
         await self._recorder.stop()

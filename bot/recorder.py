@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,8 +23,15 @@ from bot.clock import Clock
 log = logging.getLogger(__name__)
 
 Sent = tuple[int, int, str | None]  # outbox row id, attempt, the platform's message id
-# Claims due rows in the given transaction; call its result once that transaction has ended.
-ClaimIn = Callable[[AsyncSession], Awaitable[Callable[[bool], None]]]
+
+
+class ClaimIn(Protocol):
+    """Claims due rows in the given transaction, counting ``freeing`` send slots as free;
+    its result is called once that transaction has ended, with whether it committed."""
+
+    async def __call__(
+        self, session: AsyncSession, *, freeing: int = 0
+    ) -> Callable[[bool], None]: ...
 
 
 class SentRecorder:
@@ -64,6 +72,8 @@ class SentRecorder:
                 batch, self._queue = self._queue, []
                 try:
                     await self._commit([sent for sent, _ in batch])
+                except Exception:  # a bug: log it, and go on recording what queued meanwhile
+                    log.exception("recording %s deliveries failed", len(batch))
                 finally:  # whatever happened, no sender may wait forever (its slot with it)
                     for _, done in batch:
                         if not done.done():
@@ -77,7 +87,7 @@ class SentRecorder:
         try:
             async with self._sessions() as session, session.begin():
                 await outbox.finish_sent(session, batch, self._clock.now())
-                hand_over = await self._claim_next(session)
+                hand_over = await self._claim_next(session, freeing=len(batch))
             committed = True
         except (SQLAlchemyError, OSError) as exc:
             ids = ", ".join(str(row_id) for row_id, _, _ in batch[:10])

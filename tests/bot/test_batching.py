@@ -8,7 +8,7 @@ import time
 import urllib.request
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from bot import inbox, outbox, worker
 from bot.app import App
@@ -335,8 +335,9 @@ async def test_a_reply_waiting_for_a_send_slot_is_claimed_when_one_frees_up(
     database_url: str,
 ) -> None:
     """With every send slot taken, a turn claims nothing: the dispatcher's own loop is woken
-    and sends the reply once a slot frees up."""
-    async with harness(database_url, outbox={"concurrency": 1}) as bot:
+    and sends the reply once a slot frees up (not at the poll: it is a minute here)."""
+    settings = {"concurrency": 1, "poll_interval_seconds": 60}
+    async with harness(database_url, outbox=settings) as bot:
         release = asyncio.Event()
         send, calls = bot.sender.send, 0
 
@@ -354,6 +355,9 @@ async def test_a_reply_waiting_for_a_send_slot_is_claimed_when_one_frees_up(
             await bot.runtime.worker.handle_pending()  # its reply takes the one slot, and hangs
             await bot.runtime.accept(make_event("ヘルプ", user="U2", event_id="b1"))
             await bot.runtime.worker.handle_pending()  # no slot: nothing claimed in the turn
+            async with bot.runtime.sessions() as session:
+                statuses = select(OutboxMessage.status).order_by(OutboxMessage.id)
+                waiting = list(await session.scalars(statuses))
             release.set()
 
             async def both_sent() -> bool:
@@ -363,4 +367,52 @@ async def test_a_reply_waiting_for_a_send_slot_is_claimed_when_one_frees_up(
         finally:
             await bot.runtime.dispatcher.stop()
             await loop
+    assert waiting == [outbox.SENDING, outbox.PENDING]
     assert [m.conversation_id for _, m in bot.sender.sent] == ["dm-U1", "dm-U2"]
+
+
+async def test_a_claim_that_fails_undoes_neither_the_handling_nor_the_record_it_rides_on(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim runs in a savepoint: when it fails (on PostgreSQL a failed statement aborts
+    the whole transaction) the event stays handled, once, and a delivery stays recorded, so
+    nothing is sent twice; the dispatcher's loop claims instead."""
+    claim_due, calls, runs = outbox.claim_due, 0, 0
+
+    async def first_two_fail(session, now, **kw):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls <= 2:  # the turn's claim, then the claim with the first reply's record
+            await session.execute(text("SELECT no_such_column FROM outbox"))
+        return await claim_due(session, now, **kw)
+
+    def two_replies(app: App) -> None:
+        @app.message(r"^go$")
+        async def listener(ctx: Context) -> None:
+            nonlocal runs
+            runs += 1
+            await ctx.say("first")
+            await ctx.say("second")  # due once "first" is sent: claimed with its record
+
+    monkeypatch.setattr(outbox, "claim_due", first_two_fail)
+    async with harness(database_url, register=two_replies) as bot:
+        loop = asyncio.create_task(bot.runtime.dispatcher.run())
+        try:
+            await bot.runtime.accept(make_event("go", user="U1", event_id="a1"))
+            await bot.runtime.worker.handle_pending()
+
+            async def both_sent() -> bool:
+                return len(bot.sender.sent) >= 2
+
+            await eventually(both_sent, seconds=10)
+            await asyncio.sleep(0.3)
+        finally:
+            await bot.runtime.dispatcher.stop()
+            await loop
+        statuses = await _statuses(bot.runtime.sessions)
+        async with bot.runtime.sessions() as session:
+            sent = list(await session.scalars(select(OutboxMessage.status)))
+    assert calls > 2  # the loop's own claims took over
+    assert runs == 1 and statuses == {"a1": inbox.DONE}
+    assert sent == [outbox.SENT, outbox.SENT]
+    assert bot.sender.texts == ["first", "second"]  # each once, in order

@@ -287,7 +287,7 @@ async def test_a_record_that_fails_unexpectedly_never_holds_its_send_slot(  # ty
     forever would, one failure at a time, stop sending altogether."""
     from bot.recorder import SentRecorder
 
-    async def claim_nothing(session: object) -> Callable[[bool], None]:
+    async def claim_nothing(session: object, *, freeing: int = 0) -> Callable[[bool], None]:
         return lambda committed: None
 
     recorder = SentRecorder(sessions, FrozenClock(START), claim_nothing)
