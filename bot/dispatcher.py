@@ -169,16 +169,17 @@ class OutboxDispatcher:
 
         The caller must call the returned hand-over once its transaction has ended: committed,
         it starts the sends; rolled back, the rows were never leased. Either way it wakes this
-        dispatcher when the claim may have left something due. The claim runs in a savepoint
-        and never raises: its failure must not undo the work it rides on (a handled event, or
-        the record of a delivery, which would then be sent twice); the loop claims instead.
+        dispatcher when the claim may have left something due. The claim never raises, and
+        runs in a savepoint on PostgreSQL (``outbox.guarded``): its failure must not undo the
+        work it rides on (a handled event, or the record of a delivery, which would then be
+        sent twice); the loop claims instead.
         """
         plan = self._plan(freeing)
         if plan is None:
             return self._wake_after
         self._claiming = True
         try:
-            async with session.begin_nested():
+            async with outbox.guarded(session):
                 rows, asked = await self._claim(session, plan)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("outbox claim in a transaction failed: %s", type(exc).__name__)

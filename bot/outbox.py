@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
@@ -62,6 +63,13 @@ async def enqueue(
 
 def _on_postgresql(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def guarded(session: AsyncSession) -> AbstractAsyncContextManager[object]:
+    """Where a failed statement must not spoil the caller's transaction: a savepoint on
+    PostgreSQL (where it aborts the whole transaction); on SQLite a failed statement undoes
+    only itself, and the two statements of a savepoint would lengthen every handling turn."""
+    return session.begin_nested() if _on_postgresql(session) else nullcontext()
 
 
 def wrote(session: AsyncSession) -> bool:

@@ -238,7 +238,8 @@ async def test_with_a_backlog_a_batch_handles_a_share_of_its_claim_before_yieldi
 ) -> None:
     """Turns cut at their shortest held a step or two each under steady arrivals, and their
     fixed cost capped the sustained rate below the arrivals: a turn now handles at least a
-    sixth of what it claimed, however early others start waiting, and then yields."""
+    sixth of what it claimed, and at least ``BATCH_MIN_EVENTS``, however early others start
+    waiting, and then yields."""
     monkeypatch.setattr(worker, "BATCH_MIN_SECONDS", 0.0)  # only the share keeps it going
     monkeypatch.setattr(worker, "BATCH_SECONDS", 60.0)
     async with harness(database_url) as bot:
@@ -254,10 +255,10 @@ async def test_with_a_backlog_a_batch_handles_a_share_of_its_claim_before_yieldi
         statuses = await _statuses(bot.runtime.sessions)
     expected, left = [], 28  # each claim takes every person's next event, so all that wait
     while left:
-        expected.append(max(1, left // worker.BACKLOG_SHARE))
+        expected.append(min(left, max(worker.BATCH_MIN_EVENTS, left // worker.BACKLOG_SHARE)))
         left -= expected[-1]
-    assert first == 30 // worker.BACKLOG_SHARE
-    assert turns[1:] == expected  # [4, 4, 3, 2, 2, 2, 1, …]: a short claim, a step a turn
+    assert first == max(worker.BATCH_MIN_EVENTS, 30 // worker.BACKLOG_SHARE)
+    assert turns[1:] == expected  # [4, 4, …]: a sixth of a claim, and never under 4 events
     assert all(s == inbox.DONE for s in statuses.values())
 
 
