@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import outbox
 from bot.adapters.base import DeliveryError
@@ -302,7 +302,7 @@ async def test_a_record_that_fails_unexpectedly_never_holds_its_send_slot(  # ty
 
 
 async def test_on_postgresql_a_claim_walks_the_live_rows_index_instead_of_a_bitmap(
-    database_url: str, sessions: async_sessionmaker[AsyncSession]
+    database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     """A bitmap scan never marks the index entries of dead row versions, so between vacuums
     every claim visited every message sent since the last one; an index scan of the live
@@ -317,14 +317,17 @@ async def test_on_postgresql_a_claim_walks_the_live_rows_index_instead_of_a_bitm
             compile_kwargs={"literal_binds": True, "render_postcompile": True},
         )
     )
-    async with sessions() as session, session.begin():
-        claimed = await outbox.claim_due(
-            session, START, limit=32, lease=timedelta(seconds=60), adapters=["relay"]
-        )
-        during = await session.scalar(text("SHOW enable_bitmapscan"))
-        plan = "\n".join(await session.scalars(text(f"EXPLAIN {plan_sql}")))
-    async with sessions() as session:
-        after = await session.scalar(text("SHOW enable_bitmapscan"))
+    async with engine.connect() as conn:  # one connection throughout: the check after commit
+        async with AsyncSession(bind=conn) as session, session.begin():
+            claimed = await outbox.claim_due(
+                session, START, limit=32, lease=timedelta(seconds=60), adapters=["relay"]
+            )
+            during = await session.scalar(text("SHOW enable_bitmapscan"))
+            # Two rows: a sequential scan would be cheapest; what matters is no bitmap.
+            await session.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(await session.scalars(text(f"EXPLAIN {plan_sql}")))
+        after = await conn.scalar(text("SHOW enable_bitmapscan"))
+        await conn.rollback()
     assert [row.adapter for row in claimed] == ["relay"]  # one per conversation: "one"
     assert (during, after) == ("off", "on")
     assert "Index Scan using ix_outbox_live" in plan and "Bitmap" not in plan
