@@ -188,11 +188,16 @@ class OutboxDispatcher:
             self._claiming = False
         missed, self._missed = self._missed, False
         self._reserved += len(rows)
+        for row in rows:  # a paced adapter's bucket counts them from now, not from the commit
+            self._pacers[row.adapter].waiting.add(row.id)
 
         def hand_over(committed: bool) -> None:
             self._reserved -= len(rows)
             if committed:
                 self._start(rows, plan.give_back_after)
+            else:
+                for row in rows:
+                    self._pacers[row.adapter].waiting.discard(row.id)
             if not committed or missed or len(rows) >= asked:
                 self.notify()  # more may be due than this claim took, or it never counted
 

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -126,6 +127,37 @@ async def test_claims_only_what_the_pace_lets_it_send_before_its_next_look(sessi
     assert statuses.count(outbox.PENDING) == 8  # the rest wait in the table, not under a lease
     await dispatcher.drain(30)
     assert len(sender.sent) == 10
+
+
+async def test_rows_claimed_in_an_open_transaction_already_count_against_the_pace(  # type: ignore[no-untyped-def]
+    sessions, database_url: str
+) -> None:
+    """A handling turn leases its replies before it commits; meanwhile (another connection,
+    on PostgreSQL) the loop's own claim must find the bucket spent, or it claims rows that
+    then wait for tokens and go back. A rolled-back claim gives its share of the bucket back."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one connection: no claim runs while a transaction is open")
+    sender = TimedSender(FrozenClock(START))
+    await _reminders(sessions, 10)
+    dispatcher = _dispatcher(sessions, sender, per_minute=60, burst=3)
+    async with sessions() as session, session.begin():
+        hand_over = await dispatcher.claim_in(session)
+        meanwhile = await dispatcher.claim_and_start()
+    hand_over(True)
+    await dispatcher.drain(30)
+    sent_first = len(sender.sent)
+    await _reminders(sessions, 4)
+    sender.clock.advance(seconds=10)  # the bucket is full again
+    async with sessions() as session:
+        rolled_back = await dispatcher.claim_in(session)
+        await session.rollback()
+    rolled_back(False)
+    again = await dispatcher.claim_and_start()
+    await dispatcher.drain(30)
+    assert meanwhile == 0
+    assert sent_first == 10 and len({key for key, _ in sender.sent[:10]}) == 10
+    assert again == 2  # the rolled-back claim holds no share of the bucket
+    assert len(sender.sent) == 14
 
 
 async def test_with_sends_in_flight_slots_are_refilled_a_quarter_at_a_time(  # type: ignore[no-untyped-def]
