@@ -56,10 +56,6 @@ class _Plan:
     give_back_after: float
 
 
-# What ``claim_in`` returns: call it with whether the claiming transaction committed.
-HandOver = Callable[[bool], None]
-
-
 class _GiveBack(Exception):
     """No send slot in time (or stopping): the row goes back, due at ``due``."""
 
@@ -161,7 +157,7 @@ class OutboxDispatcher:
         self._start(rows, plan.give_back_after)
         return len(rows), asked
 
-    async def claim_in(self, session: AsyncSession, *, freeing: int = 0) -> HandOver:
+    async def claim_in(self, session: AsyncSession, *, freeing: int = 0) -> outbox.HandOver:
         """Claim due rows in the caller's transaction: the handling turn that wrote the
         replies leases them itself, and saves their claim a transaction of its own (on SQLite
         a ``BEGIN IMMEDIATE`` and a disk flush per turn, ahead of the reply's send).

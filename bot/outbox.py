@@ -7,7 +7,7 @@ only touch a row still ``sending`` under the attempt number its claimer saw.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -33,6 +33,9 @@ from bot.messages import OutgoingMessage
 from storage.models import OutboxMessage
 
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
+# What a claim in another transaction returns (``OutboxDispatcher.claim_in``): call it once that
+# transaction has ended, with whether it committed.
+HandOver = Callable[[bool], None]
 # Written into the SQL, not bound: only constants let SQLite and PostgreSQL (generic plans)
 # use the partial index ``ix_outbox_live``, which holds the rows still to send.
 _LIVE: list[ColumnClause[str]] = [literal_column(f"'{PENDING}'"), literal_column(f"'{SENDING}'")]
@@ -62,7 +65,7 @@ async def enqueue(
 
 
 def _on_postgresql(session: AsyncSession) -> bool:
-    return session.bind is not None and session.bind.dialect.name == "postgresql"
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def guarded(session: AsyncSession) -> AbstractAsyncContextManager[object]:

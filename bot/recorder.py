@@ -29,9 +29,7 @@ class ClaimIn(Protocol):
     """Claims due rows in the given transaction, counting ``freeing`` send slots as free;
     its result is called once that transaction has ended, with whether it committed."""
 
-    async def __call__(
-        self, session: AsyncSession, *, freeing: int = 0
-    ) -> Callable[[bool], None]: ...
+    async def __call__(self, session: AsyncSession, *, freeing: int = 0) -> outbox.HandOver: ...
 
 
 class SentRecorder:
@@ -82,7 +80,7 @@ class SentRecorder:
             self._flushing = None
 
     async def _commit(self, batch: list[Sent]) -> None:
-        hand_over: Callable[[bool], None] | None = None
+        hand_over: outbox.HandOver | None = None
         committed = False
         try:
             async with self._sessions() as session, session.begin():

@@ -50,7 +50,7 @@ class _Turn(NamedTuple):
 class Replies(Protocol):
     """Where the replies of a turn go (the outbox dispatcher)."""
 
-    async def claim_in(self, session: AsyncSession) -> Callable[[bool], None]:
+    async def claim_in(self, session: AsyncSession) -> outbox.HandOver:
         """Lease due replies in the turn's transaction; call the result once it has ended,
         with whether it committed."""
 
@@ -117,7 +117,6 @@ class InboxWorker:
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), self._settings.poll_interval_seconds)
-        self._wakeup.clear()
 
     async def handle_pending(self) -> int:
         """Handle everything pending now (tests and start-up catch-up); returns the count."""
@@ -147,7 +146,7 @@ class InboxWorker:
     async def _handle_batch(self) -> _Turn:
         taken: list[inbox.Claimed] = []
         limit = self._settings.batch_size
-        hand_over: Callable[[bool], None] | None = None
+        hand_over: outbox.HandOver | None = None
         # The claim sees every event stored so far: only a notice from now on means news.
         self._wakeup.clear()
         try:
