@@ -22,6 +22,7 @@ from bot.runtime import Runtime, SchemaOutOfDate, webhooks_from_settings
 from config.settings import Settings, load_settings
 from storage import migrate
 from storage.engine import create_engine, session_factory
+from storage.migrate import MigrationFailed
 from storage.sqlite_lock import DatabaseInUse
 
 EXIT_CONFIG = 2
@@ -107,15 +108,20 @@ async def _serve(settings: Settings, text: CliText) -> int:
     runtime = Runtime(settings)
     try:
         await serve(runtime)
-    except SchemaOutOfDate as exc:
-        print(text("schema_out_of_date", detail=exc), file=sys.stderr)
+    except (SchemaOutOfDate, MigrationFailed, DatabaseInUse) as exc:
         await runtime.engine.dispose()
-        return EXIT_SCHEMA
-    except DatabaseInUse as exc:
-        print(text("database_in_use", path=exc), file=sys.stderr)
-        await runtime.engine.dispose()
-        return EXIT_IN_USE
+        return _refused(exc, text)
     return 0
+
+
+def _refused(exc: SchemaOutOfDate | MigrationFailed | DatabaseInUse, text: CliText) -> int:
+    """Say why the database cannot be served; the exit code tells a service manager."""
+    if isinstance(exc, DatabaseInUse):
+        print(text("database_in_use", path=exc), file=sys.stderr)
+        return EXIT_IN_USE
+    key = "migration_failed" if isinstance(exc, MigrationFailed) else "schema_out_of_date"
+    print(text(key, detail=exc), file=sys.stderr)
+    return EXIT_SCHEMA
 
 
 async def _migrate(settings: Settings, text: CliText) -> int:
@@ -132,14 +138,9 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
     runtime = Runtime(settings, webhooks={}, senders={"console": ConsoleAdapter()})
     try:
         await runtime.prepare()
-    except SchemaOutOfDate as exc:
-        print(text("schema_out_of_date", detail=exc), file=sys.stderr)
+    except (SchemaOutOfDate, MigrationFailed, DatabaseInUse) as exc:
         await runtime.engine.dispose()
-        return EXIT_SCHEMA
-    except DatabaseInUse as exc:
-        print(text("database_in_use", path=exc), file=sys.stderr)
-        await runtime.engine.dispose()
-        return EXIT_IN_USE
+        return _refused(exc, text)
 
     async def settle() -> None:
         await runtime.worker.handle_pending()

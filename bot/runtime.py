@@ -149,7 +149,8 @@ class Runtime:
     async def prepare(self) -> None:
         """Make sure the schema is current (migrating SQLite if allowed) and recover."""
         db = self.settings.database
-        if db.is_sqlite and (path := database_path(db.url)) is not None:
+        path = database_path(db.url) if db.is_sqlite else None
+        if path is not None:
             self._sqlite_lock = SQLiteLock(path)
             self._sqlite_lock.acquire()
         if not await migrate.is_up_to_date(self.engine):
@@ -159,7 +160,10 @@ class Runtime:
                     f"schema revision {current or 'none'} != {migrate.head_revision()}"
                 )
             log.info("migrating the SQLite database to %s", migrate.head_revision())
-            await migrate.upgrade(self.engine)
+            if path is None:  # in memory: only this process's connection sees it
+                await migrate.upgrade(self.engine)
+            else:  # a child, so that this long-lived process never loads Alembic
+                await migrate.upgrade_in_child(db.url)
         if db.is_sqlite:
             await self.dispatcher.recover_sqlite()
 

@@ -2,12 +2,17 @@
 
 Checking is cheap on purpose: the head comes from the version files' ``revision`` lines and the
 database's revision from a plain ``SELECT``. Alembic itself (~10 MB, ~0.1 s to import) is loaded
-only when a migration runs, so ``dxbot serve`` on a current schema never imports it.
+only when a migration runs, so ``dxbot serve`` on a current schema never imports it, and a server
+that migrates its own SQLite file does so in a child process (``upgrade_in_child``): memory that
+Alembic and Mako took is not given back to the OS by unloading them, only by exiting.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
+import os
+import sys
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+TREE = Path(__file__).resolve().parents[1]  # what holds ``storage``: a migrating child's path
 VERSION_TABLE = "alembic_version"  # Alembic's default; env.py does not change it
 
 
@@ -100,8 +106,57 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
 
 
+class MigrationFailed(RuntimeError):
+    """The child process that migrated the database exited with an error."""
+
+
+# What of the child's stderr a failure carries: the traceback's end says what went wrong.
+_STDERR_TAIL_CHARS = 2000
+
+
+async def upgrade_in_child(url: str) -> None:
+    """Bring the schema at ``url`` to the head in a child Python (``python -m storage.migrate``).
+
+    The URL goes over stdin, so it never shows in the process list. The child imports this
+    very tree (``PYTHONPATH``), whatever the parent's ``sys.path`` was made of.
+    """
+    path = os.pathsep.join(filter(None, (str(TREE), os.environ.get("PYTHONPATH"))))
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "storage.migrate",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    _, stderr = await child.communicate(url.encode() + b"\n")
+    if child.returncode != 0:
+        tail = stderr.decode(errors="replace").strip()[-_STDERR_TAIL_CHARS:]
+        raise MigrationFailed(f"migration exited with {child.returncode}: {tail}")
+
+
+async def _upgrade_url(url: str) -> None:
+    from storage.engine import create_engine
+
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    """The child's side of ``upgrade_in_child``: the database URL is stdin's first line."""
+    asyncio.run(_upgrade_url(sys.stdin.readline().strip()))
+
+
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     from alembic import command
 
     async with engine.begin() as conn:
         await conn.run_sync(lambda sync: command.downgrade(_config(sync), revision))
+
+
+if __name__ == "__main__":
+    main()

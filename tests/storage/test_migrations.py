@@ -1,4 +1,5 @@
-"""Migrations: upgrade/downgrade round trip; serve refuses an old PostgreSQL schema.
+"""Migrations: upgrade/downgrade round trip; serve migrates SQLite in a child process and
+refuses an old PostgreSQL schema.
 
 ``storage.migrate`` reads revisions without alembic; here its answers are compared with
 alembic's own.
@@ -6,6 +7,9 @@ alembic's own.
 
 from __future__ import annotations
 
+import os
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,9 +19,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import cli
 from bot.runtime import Runtime, SchemaOutOfDate
 from storage import migrate
 from storage.engine import create_engine
+from tests.builders import RELAY_SECRET
 from tests.conftest import fast_settings
 
 
@@ -77,6 +83,37 @@ async def test_sqlite_is_migrated_automatically_on_start(tmp_path: Path) -> None
     await runtime.prepare()
     assert await migrate.is_up_to_date(runtime.engine)
     await runtime.stop(flush_seconds=0)
+
+
+async def test_a_failed_migration_on_start_says_why_and_changes_nothing(tmp_path: Path) -> None:
+    """The child's error reaches the operator; the file keeps what it had, unversioned."""
+    path = tmp_path / "taken.db"
+    with closing(sqlite3.connect(path)) as conn:  # a table in the way of the first migration
+        conn.execute("CREATE TABLE inbox (note TEXT)")
+        conn.commit()
+    runtime = Runtime(fast_settings(f"sqlite+aiosqlite:///{path}"), webhooks={})
+    with pytest.raises(migrate.MigrationFailed, match="inbox already exists"):
+        await runtime.prepare()
+    await runtime.stop(flush_seconds=0)
+    with closing(sqlite3.connect(path)) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert tables == {"inbox"}
+
+
+def test_serve_says_in_japanese_that_the_migration_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "taken.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE outbox (note TEXT)")
+        conn.commit()
+    for name in [name for name in os.environ if name.startswith("DXBOT_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DXBOT_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    monkeypatch.setenv("DXBOT_RELAY_SECRET", RELAY_SECRET)
+    assert cli.main(["serve"]) == cli.EXIT_SCHEMA
+    error = capsys.readouterr().err
+    assert "スキーマを更新できませんでした" in error and "table outbox already exists" in error
 
 
 async def test_sqlite_auto_migration_can_be_switched_off(tmp_path: Path) -> None:
