@@ -25,18 +25,28 @@ def event_context(adapter: str, event_id: str) -> Iterator[None]:
 
 
 class _ContextFilter(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s and len(s) >= 4]
-
     def filter(self, record: logging.LogRecord) -> bool:
         setattr(record, "event", _event.get())  # noqa: B010 - LogRecord takes extras
-        if self._secrets:
-            message = record.getMessage()
-            for secret in self._secrets:
-                message = message.replace(secret, MASK)
-            record.msg, record.args = message, None
         return True
+
+
+class _Masking(logging.Formatter):
+    """Masks secrets in the finished line: the message, its arguments, and a traceback's
+    exception messages alike."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        kept = [s for s in secrets if s and len(s) >= 4]
+        # A JSON line escapes quotes and backslashes: mask the escaped spelling as well.
+        escaped = [json.dumps(s, ensure_ascii=False)[1:-1] for s in kept]
+        self._secrets = sorted(set(kept + escaped), key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self._inner.format(record)
+        for secret in self._secrets:
+            line = line.replace(secret, MASK)
+        return line
 
 
 class JsonFormatter(logging.Formatter):
@@ -75,13 +85,19 @@ def configure(
 ) -> None:
     """Send logs to stderr; ``secrets`` never appear in any line."""
     handler = _CurrentStderr()
-    handler.addFilter(_ContextFilter(secrets))
-    handler.setFormatter(
+    handler.addFilter(_ContextFilter())
+    formatter = (
         JsonFormatter()
         if json_format
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(event)s] %(message)s")
     )
+    handler.setFormatter(_Masking(formatter, secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("aiohttp.access").setLevel("WARNING")
+    chosen = logging.getLevelNamesMapping()[level.upper()]
+    logging.getLogger("aiohttp.access").setLevel(max(chosen, logging.WARNING))
+    # APScheduler logs each run of each job twice at INFO (thousands of lines a day); the jobs
+    # log what they do, and its warnings (a missed run) still show. DEBUG shows everything.
+    quiet = chosen if chosen <= logging.DEBUG else max(chosen, logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(quiet)

@@ -224,8 +224,9 @@ class Runtime:
         return True
 
     async def stop(self, flush_seconds: float | None = None) -> None:
-        """Finish the event in hand, flush due replies for a bounded time, release all."""
-        self.scheduler.stop()
+        """Finish the event in hand and the jobs under way, flush due replies for a bounded
+        time, release all."""
+        await self.scheduler.stop(STOP_GRACE)
         with suppress(TimeoutError):
             await asyncio.wait_for(self.intake.stop(), STOP_GRACE)
         with suppress(TimeoutError):  # an event stuck on a dead connection is retried later

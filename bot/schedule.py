@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,30 +14,54 @@ log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[object]]
 
+# A run that starts late still runs (once: coalesced). APScheduler's default drops a run more
+# than a second late, which a busy loop or a slow start (a first start migrates) easily is:
+# the catch-up run at start was then skipped with a warning.
+JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+
 
 class Scheduler:
-    """A thin wrapper: jobs that fail are logged and tried at their next run."""
+    """A thin wrapper: jobs that fail are logged and tried at their next run; ``stop`` lets a
+    running job finish (within a grace period) before the database goes away."""
 
     def __init__(self, timezone: str) -> None:
-        self._scheduler = AsyncIOScheduler(timezone=timezone)
+        self._scheduler = AsyncIOScheduler(timezone=timezone, job_defaults=JOB_DEFAULTS)
+        self._running: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     def every(self, seconds: float, job: Job, name: str, *, now: bool = False) -> None:
         """Run ``job`` every ``seconds``; ``now`` also runs it at start (catch-up)."""
 
         async def run() -> None:
+            task = asyncio.current_task()  # APScheduler runs each coroutine job as a task
+            assert task is not None
+            self._running.add(task)
             try:
                 await job()
             except (DBAPIError, OSError) as exc:
                 log.warning("scheduled job %s failed: %s", name, type(exc).__name__)
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                # Cut off at shutdown: its transaction rolled back and the next start runs it.
+                log.info("scheduled job %s stopped at shutdown; it runs again at start", name)
+            finally:
+                self._running.discard(task)
 
         first = {"next_run_time": datetime.now(UTC)} if now else {}
-        self._scheduler.add_job(
-            run, "interval", seconds=seconds, id=name, max_instances=1, coalesce=True, **first
-        )
+        self._scheduler.add_job(run, "interval", seconds=seconds, id=name, name=name, **first)
 
     def start(self) -> None:
         self._scheduler.start()
 
-    def stop(self) -> None:
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+    async def stop(self, grace: float) -> None:
+        """Start no more runs; wait up to ``grace`` seconds for those under way, then cut them
+        off (each job is one transaction, safe to repeat)."""
+        self._stopping = True
+        if not self._scheduler.running:
+            return
+        self._scheduler.pause()  # no new runs; shutting down would cancel those under way
+        if running := set(self._running):
+            await asyncio.wait(running, timeout=grace)
+        self._scheduler.shutdown(wait=False)  # cancels what is still running
+        await asyncio.gather(*self._running, return_exceptions=True)
