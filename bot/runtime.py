@@ -12,6 +12,7 @@ from functools import partial
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from bot import retention
 from bot.adapters.base import Sender, WebhookAdapter
 from bot.adapters.registry import platform_factories
 from bot.adapters.relay import RelayAdapter
@@ -142,6 +143,7 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler = Scheduler(settings.locale.timezone)
         self.scheduler.every(settings.forms.sweep_interval_seconds, self.sweep_forms, "forms.sweep")
+        self.scheduler.every(retention.EVERY_SECONDS, self.prune, "retention.prune")
         for job in self.app.jobs:
             self.scheduler.every(job.seconds, partial(self.run_job, job), job.name, now=True)
         self._sqlite_lock: SQLiteLock | None = None
@@ -184,6 +186,15 @@ class Runtime:
         )
         self.dispatcher.notify()
         return result
+
+    async def prune(self) -> retention.Pruned:
+        """Delete handled events and finished messages past their ``keep_days``."""
+        return await retention.prune(
+            self.sessions,
+            self.clock.now(),
+            inbox_days=self.settings.inbox.keep_days,
+            outbox_days=self.settings.outbox.keep_days,
+        )
 
     async def run_job(self, job: Job) -> None:
         """One run of a scheduled job, in one transaction; replies go out after it commits."""

@@ -148,6 +148,8 @@ class OutboxSettings(BaseModel):
     batch_size: int = Field(50, ge=1)
     concurrency: int = Field(32, ge=1)
     shutdown_flush_seconds: float = Field(5.0, ge=0)
+    # Sent and dead-lettered messages are deleted after this many days (0: kept for ever).
+    keep_days: int = Field(90, ge=0)
     # Per adapter name; what is written here replaces that adapter's default, others keep theirs.
     rate_limits: dict[str, RateLimitSettings] = Field(
         default_factory=lambda: dict(DEFAULT_RATE_LIMITS)
@@ -174,6 +176,8 @@ class InboxSettings(BaseModel):
     batch_size: int = Field(32, ge=1, le=500)
     # Pending events beyond which new ones are refused with 503 + Retry-After (0: no bound).
     max_backlog: int = Field(20_000, ge=0)
+    # Handled events are deleted after this many days (0: kept for ever).
+    keep_days: int = Field(30, ge=0)
 
 
 class LocaleSettings(BaseModel):

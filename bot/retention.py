@@ -1,0 +1,86 @@
+"""Old rows of the two queues are deleted, so a town's database does not grow for ever.
+
+An inbox row is needed while its event waits and, after that, only to recognise a duplicate
+delivery; every adapter refuses a request older than minutes (the relay and Slack by their
+timestamp, LINE WORKS by ``issuedTime``), and a Matrix transaction is retried only until it is
+acknowledged. An outbox row is needed until it is sent, then only to answer "was it sent?"
+(``dxbot outbox list`` shows dead letters). So handled events and finished messages go after
+``inbox.keep_days`` and ``outbox.keep_days``; waiting ones are never touched.
+
+Each run deletes at most ``BATCH`` rows per table, each table in a transaction of its own: on
+SQLite the delete holds the one write lock, so it stays short. The rows looked at are the
+oldest ``BATCH`` by id (ids grow with time), so a run costs the same on a table of a thousand
+rows or of millions, with no index of its own to slow the inserts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import inbox, outbox
+from storage.models import InboxEvent, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000  # rows per table and run; at one run a minute, 1.4 million a day
+EVERY_SECONDS = 60.0
+
+_INBOX = cast(Table, InboxEvent.__table__)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_INBOX_DONE = (inbox.DONE, inbox.FAILED)
+_OUTBOX_DONE = (outbox.SENT, outbox.DEAD)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    events: int
+    messages: int
+
+
+async def prune(
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    *,
+    inbox_days: int,
+    outbox_days: int,
+    batch: int = BATCH,
+) -> Pruned:
+    """Delete up to ``batch`` old rows from each queue; 0 days keeps that queue's rows."""
+    events = messages = 0
+    if inbox_days > 0:
+        cutoff = now - timedelta(days=inbox_days)
+        events = await _delete_oldest(sessions, _INBOX, _INBOX_DONE, "received_at", cutoff, batch)
+    if outbox_days > 0:
+        cutoff = now - timedelta(days=outbox_days)
+        messages = await _delete_oldest(
+            sessions, _OUTBOX, _OUTBOX_DONE, "created_at", cutoff, batch
+        )
+    if events or messages:
+        log.info("deleted %d handled events and %d finished messages", events, messages)
+    return Pruned(events, messages)
+
+
+async def _delete_oldest(
+    sessions: async_sessionmaker[AsyncSession],
+    table: Table,
+    finished: tuple[str, ...],
+    stamp: str,
+    cutoff: datetime,
+    batch: int,
+) -> int:
+    """Among the ``batch`` lowest ids, delete the finished rows stamped before ``cutoff``."""
+    oldest = select(table.c.id).order_by(table.c.id).limit(batch).subquery()
+    statement = delete(table).where(
+        table.c.id <= select(func.max(oldest.c.id)).scalar_subquery(),
+        table.c.status.in_(finished),
+        table.c[stamp] < cutoff,
+    )
+    async with sessions() as session, session.begin():
+        result = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
