@@ -10,8 +10,9 @@ skipped and logged (its run key is taken all the same, so the skip is logged onc
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from bot.adapters.base import Capabilities
 from bot.app import App
@@ -21,6 +22,7 @@ from bot.messages import Attachment, OutgoingMessage
 from bot.text import fold, normalize
 from config.settings import WorkingGroupSettings
 from handlers.access import Access, access_of
+from handlers.audience import languages
 from handlers.digest_chart import CONTENT_TYPE, FILENAME, pipeline_png
 from handlers.digest_monthly import build_monthly
 from handlers.digest_schedule import (
@@ -59,12 +61,10 @@ async def post_due_digests(job: JobContext) -> None:
     if due:
         await sync_config_duties(job)  # the groups' duties, even before the reminder job ran
     for group, period in due:
-        digest = await build_weekly(
-            job.session, job.app, group, period, job.now, job.app.default_locale
-        )
+        weekly = partial(build_weekly, job.session, job.app, group, period, job.now)
         # No channel: each leader in their direct chat, as the group's other notices go.
         users = () if group.channel else group.leaders
-        await _post(job, digest, group.adapter, group.channel, users)
+        await _post(job, weekly, group.adapter, group.channel, users)
     await _monthly(job)
 
 
@@ -96,8 +96,8 @@ async def _monthly(job: JobContext) -> None:
     if job.now < moment or not await _claim_in_time(job, f"digest:monthly:{first:%Y-%m}", moment):
         return
     period = month_period(calendar, previous_month(first))
-    digest = await build_monthly(job.session, job.app, period, job.app.default_locale)
-    await _post(job, digest, policy.adapter, policy.channel, policy.users)
+    monthly = partial(build_monthly, job.session, job.app, period)
+    await _post(job, monthly, policy.adapter, policy.channel, policy.users)
 
 
 async def _claim_in_time(job: JobContext, key: str, moment: datetime) -> bool:
@@ -113,17 +113,35 @@ async def _claim_in_time(job: JobContext, key: str, moment: datetime) -> bool:
 
 
 async def _post(
-    job: JobContext, digest: Digest, adapter: str, channel: str | None, users: Sequence[str]
+    job: JobContext,
+    build: Callable[[str], Awaitable[Digest]],
+    adapter: str,
+    channel: str | None,
+    users: Sequence[str],
 ) -> None:
-    if digest.empty and not job.app.settings.digest.post_empty:
+    """The channel gets the digest in the town's language, each user in their own (written
+    and charted once per language)."""
+    default = job.app.default_locale
+    digests = {default: await build(default)}
+    if digests[default].empty and not job.app.settings.digest.post_empty:
         log.info("digest for %s: nothing new, nothing posted (digest.post_empty)", channel or users)
         return
-    attachment = chart_for(job.app, digest, adapter, job.app.default_locale)
+    charts: dict[str, Attachment | None] = {}
+
+    async def written_in(locale: str) -> tuple[Digest, Attachment | None]:
+        if locale not in digests:
+            digests[locale] = await build(locale)
+        if locale not in charts:
+            charts[locale] = chart_for(job.app, digests[locale], adapter, locale)
+        return digests[locale], charts[locale]
+
     if channel:
-        message = OutgoingMessage(digest.text, attachment=attachment, conversation_id=channel)
+        digest, chart = await written_in(default)
+        message = OutgoingMessage(digest.text, attachment=chart, conversation_id=channel)
         await job.send(message, adapter)
-    for user in users:
-        await job.send(OutgoingMessage(digest.text, attachment=attachment, user_id=user), adapter)
+    for user, locale in (await languages(job.session, job.app, adapter, users)).items():
+        digest, chart = await written_in(locale)
+        await job.send(OutgoingMessage(digest.text, attachment=chart, user_id=user), adapter)
 
 
 def chart_for(app: App, digest: Digest, adapter: str, locale: str) -> Attachment | None:

@@ -7,9 +7,12 @@ audit trail, and the reporter and the working group are told.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.context import Context
 from bot.messages import OutgoingMessage
 from bot.text import fold
+from handlers.audience import languages
 from handlers.directory import working_group
 from storage import issue_queries as queries
 from storage.issues import STATUSES, Issue, IssueEvent
@@ -96,20 +99,37 @@ async def move(ctx: Context, issue: Issue, status: str, comment: str | None) -> 
         ctx,
         issue,
         "lifecycle.status_changed",
-        before=ctx.app.catalog.t(ctx.app.default_locale, f"status.{before}"),
-        after=ctx.app.catalog.t(ctx.app.default_locale, f"status.{status}"),
+        labels={"before": f"status.{before}", "after": f"status.{status}"},
         comment=comment or "",
     )
 
 
-async def notify(ctx: Context, issue: Issue, key: str, **values: str) -> None:
-    """The reporter (in their direct chat) and the working group's channel hear of it."""
-    catalog, locale = ctx.app.catalog, ctx.app.default_locale
-    text = catalog.t(locale, key, number=issue.number, title=issue.title, **values)
-    if values.get("comment"):
-        text += "\n" + catalog.t(locale, "lifecycle.comment_line", comment=values["comment"])
-    if (issue.reporter_adapter, issue.reporter_id) != (ctx.event.adapter, ctx.event.user.id):
-        await ctx.send(OutgoingMessage(text, user_id=issue.reporter_id), issue.reporter_adapter)
+async def notify(
+    ctx: Context,
+    issue: Issue,
+    key: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+    **values: str,
+) -> None:
+    """The reporter (in their direct chat, in their language) and the working group's channel
+    (in the town's) hear of it. ``labels`` are catalogue keys, written in each reader's
+    language (a status name, say)."""
+
+    def text(locale: str) -> str:
+        catalog = ctx.app.catalog
+        named = {name: catalog.t(locale, label) for name, label in (labels or {}).items()}
+        line = catalog.t(locale, key, number=issue.number, title=issue.title, **values, **named)
+        if values.get("comment"):
+            line += "\n" + catalog.t(locale, "lifecycle.comment_line", comment=values["comment"])
+        return line
+
+    reporter = (issue.reporter_adapter, issue.reporter_id)
+    if reporter != (ctx.event.adapter, ctx.event.user.id):
+        chosen = await languages(ctx.session, ctx.app, issue.reporter_adapter, [issue.reporter_id])
+        message = OutgoingMessage(text(chosen[issue.reporter_id]), user_id=issue.reporter_id)
+        await ctx.send(message, issue.reporter_adapter)
     group = await working_group(ctx.session, ctx.app.settings, issue.working_group)
     if group is not None and group.channel and group.channel != ctx.event.conversation.id:
-        await ctx.send(OutgoingMessage(text, conversation_id=group.channel), group.adapter)
+        message = OutgoingMessage(text(ctx.app.default_locale), conversation_id=group.channel)
+        await ctx.send(message, group.adapter)

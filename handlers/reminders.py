@@ -19,6 +19,7 @@ from bot.jobs import JobContext
 from bot.messages import Choice, OutgoingMessage
 from bot.recurrence import RuleError, reminder_times
 from config.settings import Settings, WorkingGroupSettings
+from handlers.audience import languages
 from handlers.directory import working_groups
 from handlers.duty_model import (
     HORIZON,
@@ -140,23 +141,22 @@ async def _send(
     **extra: int,
 ) -> None:
     adapter, people = assignees(duty, job.app.settings, groups)
-    locale = job.app.default_locale
-    text = job.t(
-        locale,
-        key,
-        title=duty.title,
-        group=duty.group,
-        id=row.id,
-        due=when_text(job.app, locale, row.due_at),
-        **extra,
-    )
-    buttons = (
-        Choice(job.t(locale, "duties.done_button"), COMMAND_ACTION, f"done {row.id}"),
-        Choice(job.t(locale, "duties.snooze_button"), COMMAND_ACTION, f"snooze {row.id}"),
-    )
     if not people:
         log.warning("duty %s (%s) has nobody to remind", duty.id, duty.title)
-    for person in people:
+    for person, locale in (await languages(job.session, job.app, adapter, people)).items():
+        text = job.t(
+            locale,
+            key,
+            title=duty.title,
+            group=duty.group,
+            id=row.id,
+            due=when_text(job.app, locale, row.due_at),
+            **extra,
+        )
+        buttons = (
+            Choice(job.t(locale, "duties.done_button"), COMMAND_ACTION, f"done {row.id}"),
+            Choice(job.t(locale, "duties.snooze_button"), COMMAND_ACTION, f"snooze {row.id}"),
+        )
         await job.send(OutgoingMessage(text, choices=buttons, user_id=person), adapter)
 
 
@@ -187,20 +187,24 @@ async def _escalate_to_policy(
     job: JobContext, duty: Duty, row: DutyOccurrence, late: int, settings: Settings
 ) -> None:
     policy = settings.policy
-    locale = job.app.default_locale
-    text = job.t(
-        locale,
-        "duties.escalated",
-        title=duty.title,
-        group=duty.group,
-        late=late,
-        due=when_text(job.app, locale, row.due_at),
-        id=row.id,
-    )
+
+    def text(locale: str) -> str:
+        return job.t(
+            locale,
+            "duties.escalated",
+            title=duty.title,
+            group=duty.group,
+            late=late,
+            due=when_text(job.app, locale, row.due_at),
+            id=row.id,
+        )
+
     if policy.channel:
-        await job.send(OutgoingMessage(text, conversation_id=policy.channel), policy.adapter)
-    for person in policy.users:
-        await job.send(OutgoingMessage(text, user_id=person), policy.adapter)
+        message = OutgoingMessage(text(job.app.default_locale), conversation_id=policy.channel)
+        await job.send(message, policy.adapter)
+    chosen = await languages(job.session, job.app, policy.adapter, policy.users)
+    for person, locale in chosen.items():
+        await job.send(OutgoingMessage(text(locale), user_id=person), policy.adapter)
 
 
 def register(app: App) -> None:

@@ -10,6 +10,7 @@ from bot.context import Context
 from bot.forms.definition import FormDefinition, FormDefinitionError
 from bot.forms.engine import FormEngine, Interjection
 from bot.messages import OutgoingMessage
+from handlers.audience import languages
 from handlers.directory import working_group, working_groups
 from handlers.keywords import keyword_pattern
 from handlers.routing import route
@@ -115,26 +116,31 @@ async def submit_report(ctx: Context, row: FormSession) -> None:
 
 
 async def _notify(ctx: Context, issue: Issue) -> None:
-    """Tell the working group's channel and leaders, or policy staff for the queue."""
+    """Tell the working group's channel (in the town's language) and its leaders (each in
+    theirs), or policy staff for the queue."""
     settings = ctx.app.settings
     group = await working_group(ctx.session, settings, issue.working_group)
-    catalog, locale = ctx.app.catalog, ctx.app.default_locale
-    text = catalog.t(
-        locale,
-        "reports.new_issue_notice",
-        number=issue.number,
-        title=issue.title,
-        section=issue.section,
-        hours=format_hours(issue.annual_hours),
-        group=issue.working_group or catalog.t(locale, "reports.policy_queue"),
-    )
     adapter = group.adapter if group else settings.policy.adapter
     channel = group.channel if group else settings.policy.channel
     people = group.leaders if group else settings.policy.users
+
+    def text(locale: str) -> str:
+        catalog = ctx.app.catalog
+        return catalog.t(
+            locale,
+            "reports.new_issue_notice",
+            number=issue.number,
+            title=issue.title,
+            section=issue.section,
+            hours=format_hours(issue.annual_hours),
+            group=issue.working_group or catalog.t(locale, "reports.policy_queue"),
+        )
+
     if channel:
-        await ctx.send(OutgoingMessage(text, conversation_id=channel), adapter=adapter)
-    for person in people:
-        await ctx.send(OutgoingMessage(text, user_id=person), adapter=adapter)
+        message = OutgoingMessage(text(ctx.app.default_locale), conversation_id=channel)
+        await ctx.send(message, adapter=adapter)
+    for person, locale in (await languages(ctx.session, ctx.app, adapter, people)).items():
+        await ctx.send(OutgoingMessage(text(locale), user_id=person), adapter=adapter)
 
 
 async def similar_check(ctx: Context, row: FormSession) -> Interjection | None:

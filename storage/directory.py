@@ -7,6 +7,7 @@ table's ``section`` and ``active`` columns belong to the directory: they are rea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -212,6 +213,22 @@ async def listed_staff(session: AsyncSession, adapter: str) -> list[StaffRecord]
         )
         for user_id, name, section, role, locale in rows
     ]
+
+
+async def chosen_locales(
+    session: AsyncSession, adapter: str, user_ids: Iterable[str]
+) -> dict[str, str]:
+    """User id → the language a person chose (``/dx lang`` or the directory file), for those
+    of ``user_ids`` on ``adapter`` who chose one."""
+    wanted = list(dict.fromkeys(user_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Staff.external_id, Staff.locale).where(
+            Staff.adapter == adapter, Staff.external_id.in_(wanted), Staff.locale.is_not(None)
+        )
+    )
+    return {user_id: locale for user_id, locale in rows if locale}
 
 
 async def leaderships(session: AsyncSession, adapter: str) -> dict[str, list[str]]:
