@@ -170,8 +170,25 @@ async def _escalate_to_group(
     group = next((g for g in groups if g.name == duty.group), None)
     if group is None or not group.channel:
         return
-    locale = job.app.default_locale
-    text = job.t(
+    text = _escalated(job, duty, row, late, job.app.default_locale)
+    await job.send(OutgoingMessage(text, conversation_id=group.channel), group.adapter)
+
+
+async def _escalate_to_policy(
+    job: JobContext, duty: Duty, row: DutyOccurrence, late: int, settings: Settings
+) -> None:
+    policy = settings.policy
+    if policy.channel:
+        text = _escalated(job, duty, row, late, job.app.default_locale)
+        await job.send(OutgoingMessage(text, conversation_id=policy.channel), policy.adapter)
+    chosen = await languages(job.session, job.app, policy.adapter, policy.users)
+    for person, locale in chosen.items():
+        text = _escalated(job, duty, row, late, locale)
+        await job.send(OutgoingMessage(text, user_id=person), policy.adapter)
+
+
+def _escalated(job: JobContext, duty: Duty, row: DutyOccurrence, late: int, locale: str) -> str:
+    return job.t(
         locale,
         "duties.escalated",
         title=duty.title,
@@ -180,31 +197,6 @@ async def _escalate_to_group(
         due=when_text(job.app, locale, row.due_at),
         id=row.id,
     )
-    await job.send(OutgoingMessage(text, conversation_id=group.channel), group.adapter)
-
-
-async def _escalate_to_policy(
-    job: JobContext, duty: Duty, row: DutyOccurrence, late: int, settings: Settings
-) -> None:
-    policy = settings.policy
-
-    def text(locale: str) -> str:
-        return job.t(
-            locale,
-            "duties.escalated",
-            title=duty.title,
-            group=duty.group,
-            late=late,
-            due=when_text(job.app, locale, row.due_at),
-            id=row.id,
-        )
-
-    if policy.channel:
-        message = OutgoingMessage(text(job.app.default_locale), conversation_id=policy.channel)
-        await job.send(message, policy.adapter)
-    chosen = await languages(job.session, job.app, policy.adapter, policy.users)
-    for person, locale in chosen.items():
-        await job.send(OutgoingMessage(text(locale), user_id=person), policy.adapter)
 
 
 def register(app: App) -> None:
