@@ -1,16 +1,16 @@
 """Old rows of the two queues are deleted, so a town's database does not grow for ever.
 
 An inbox row is needed while its event waits and, after that, only to recognise a duplicate
-delivery; every adapter refuses a request older than minutes (the relay and Slack by their
-timestamp, LINE WORKS by ``issuedTime``), and a Matrix transaction is retried only until it is
-acknowledged. An outbox row is needed until it is sent, then only to answer "was it sent?"
+delivery; no adapter accepts a request older than an hour (the relay and Slack refuse a stale
+timestamp after minutes, LINE WORKS an ``issuedTime`` past an hour), and a Matrix transaction
+is retried only until it is acknowledged. An outbox row is needed until it is sent, then only to answer "was it sent?"
 (``dxbot outbox list`` shows dead letters). So handled events and finished messages go after
 ``inbox.keep_days`` and ``outbox.keep_days``; waiting ones are never touched.
 
 Each run deletes at most ``BATCH`` rows per table, each table in a transaction of its own: on
 SQLite the delete holds the one write lock, so it stays short. The rows looked at are the
-oldest ``BATCH`` by id (ids grow with time), so a run costs the same on a table of a thousand
-rows or of millions, with no index of its own to slow the inserts.
+oldest ``BATCH`` finished ones by id (ids grow with time), so a run costs about the same on a
+table of a thousand rows or of millions, with no index of its own to slow the inserts.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import String, Table, delete, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import inbox, outbox
@@ -74,13 +74,25 @@ async def _delete_oldest(
     cutoff: datetime,
     batch: int,
 ) -> int:
-    """Among the ``batch`` lowest ids, delete the finished rows stamped before ``cutoff``."""
-    oldest = select(table.c.id).order_by(table.c.id).limit(batch).subquery()
-    statement = delete(table).where(
-        table.c.id <= select(func.max(oldest.c.id)).scalar_subquery(),
-        table.c.status.in_(finished),
-        table.c[stamp] < cutoff,
-    )
+    """Among the ``batch`` oldest finished rows, delete those stamped before ``cutoff``.
+
+    The window is read in id order, so rows that wait (a message for an adapter no process
+    serves may wait for good) are stepped over and the read stops after ``batch`` finished
+    rows, whatever the table's size; the delete then names its rows by id. On SQLite the status
+    term is written ``+status``, which keeps it off the status index: through that index SQLite
+    would sort every finished row to find the oldest. On PostgreSQL a run skips the rows another
+    process's run has locked."""
     async with sessions() as session, session.begin():
-        result = await session.execute(statement)
-    return int(getattr(result, "rowcount", 0) or 0)
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        status = literal_column("+status", String) if sqlite else table.c.status
+        window = (
+            select(table.c.id, table.c[stamp])
+            .where(status.in_(finished))
+            .order_by(table.c.id)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [row_id for row_id, at in await session.execute(window) if at < cutoff]
+        if ids:
+            await session.execute(delete(table).where(table.c.id.in_(ids)))
+    return len(ids)

@@ -18,6 +18,7 @@ Job = Callable[[], Awaitable[object]]
 # than a second late, which a busy loop or a slow start (a first start migrates) easily is:
 # the catch-up run at start was then skipped with a warning.
 JOB_DEFAULTS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
+CANCEL_GRACE = 1.0  # seconds a job cut off at shutdown gets to roll back
 
 
 class Scheduler:
@@ -56,12 +57,17 @@ class Scheduler:
 
     async def stop(self, grace: float) -> None:
         """Start no more runs; wait up to ``grace`` seconds for those under way, then cut them
-        off (each job is one transaction, safe to repeat)."""
+        off (each job is one transaction, safe to repeat). Bounded even when a cut-off job's
+        rollback hangs on a dead connection: it is left behind after ``CANCEL_GRACE``."""
         self._stopping = True
         if not self._scheduler.running:
             return
         self._scheduler.pause()  # no new runs; shutting down would cancel those under way
-        if running := set(self._running):
-            await asyncio.wait(running, timeout=grace)
-        self._scheduler.shutdown(wait=False)  # cancels what is still running
-        await asyncio.gather(*self._running, return_exceptions=True)
+        await asyncio.sleep(0)  # a run submitted in this turn takes its first step: it registers
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=grace)
+        for task in self._running:
+            task.cancel()
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=CANCEL_GRACE)
+        self._scheduler.shutdown(wait=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import os
+import site
 import sys
 from functools import cache
 from pathlib import Path
@@ -117,23 +118,39 @@ _STDERR_TAIL_CHARS = 2000
 async def upgrade_in_child(url: str) -> None:
     """Bring the schema at ``url`` to the head in a child Python (``python -m storage.migrate``).
 
-    The URL goes over stdin, so it never shows in the process list. The child imports this
-    very tree (``PYTHONPATH``), whatever the parent's ``sys.path`` was made of.
+    The URL goes over stdin, as UTF-8, so it never shows in the process list. A child left
+    running when this coroutine is cancelled (a signal during start-up) is killed.
     """
-    path = os.pathsep.join(filter(None, (str(TREE), os.environ.get("PYTHONPATH"))))
     child = await asyncio.create_subprocess_exec(
         sys.executable,
+        "-P",  # not the working directory first on the child's path: see _child_env
         "-m",
         "storage.migrate",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": path},
+        env=_child_env(),
     )
-    _, stderr = await child.communicate(url.encode() + b"\n")
+    try:
+        _, stderr = await child.communicate(url.encode() + b"\n")
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
     if child.returncode != 0:
         tail = stderr.decode(errors="replace").strip()[-_STDERR_TAIL_CHARS:]
         raise MigrationFailed(f"migration exited with {child.returncode}: {tail}")
+
+
+def _child_env() -> dict[str, str]:
+    """The child imports this very tree: put it first on its path, unless it is where the
+    interpreter's installed packages live anyway (first there, they would shadow the standard
+    library)."""
+    env = dict(os.environ)
+    installed = {Path(p).resolve() for p in (*site.getsitepackages(), site.getusersitepackages())}
+    if TREE not in installed:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(TREE), env.get("PYTHONPATH"))))
+    return env
 
 
 async def _upgrade_url(url: str) -> None:
@@ -147,8 +164,9 @@ async def _upgrade_url(url: str) -> None:
 
 
 def main() -> None:
-    """The child's side of ``upgrade_in_child``: the database URL is stdin's first line."""
-    asyncio.run(_upgrade_url(sys.stdin.readline().strip()))
+    """The child's side of ``upgrade_in_child``: the database URL is stdin's first line,
+    UTF-8 whatever the platform's own encoding (a path may be Japanese)."""
+    asyncio.run(_upgrade_url(sys.stdin.buffer.readline().decode("utf-8").rstrip("\r\n")))
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:

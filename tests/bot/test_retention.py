@@ -119,6 +119,25 @@ async def test_a_run_deletes_one_bounded_batch_oldest_first(database_url: str) -
         await engine.dispose()
 
 
+async def test_rows_that_wait_at_the_oldest_ids_do_not_stop_the_deleting(
+    database_url: str,
+) -> None:
+    """Messages for an adapter no process serves wait for good, below everything else; the
+    window of each run is made of finished rows only, so it steps over them."""
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    stuck = [_message(n, outbox.PENDING, timedelta(days=200)) for n in range(3)]
+    sent = [_message(n, outbox.SENT, timedelta(days=150 - n)) for n in range(3, 8)]
+    await _seed(sessions, stuck + sent)
+    try:
+        first = await retention.prune(sessions, NOW, inbox_days=0, outbox_days=90, batch=3)
+        second = await retention.prune(sessions, NOW, inbox_days=0, outbox_days=90, batch=3)
+        assert (first.messages, second.messages) == (3, 2)
+        assert await _left(sessions) == ([], ["k0", "k1", "k2"])
+    finally:
+        await engine.dispose()
+
+
 async def test_a_conversation_is_kept_for_its_days_then_deleted(database_url: str) -> None:
     """Through the runtime: a staff member's message and the bot's answer stay 30 days (a
     duplicate delivery is still recognised), then both rows go."""

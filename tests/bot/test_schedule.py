@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from bot import schedule
 from bot.schedule import Scheduler
 
 
@@ -68,3 +69,47 @@ async def test_a_job_past_the_grace_is_cut_off_quietly(caplog: pytest.LogCapture
     assert cancelled.is_set()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("digests.post stopped at shutdown" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_run_submitted_as_stop_begins_is_waited_for() -> None:
+    """The catch-up runs start with the scheduler: a stop in that same moment still lets them
+    finish before it returns (the engine goes away after it)."""
+    events: list[str] = []
+
+    async def job() -> None:
+        events.append("started")
+        await asyncio.sleep(0.05)
+        events.append("finished")
+
+    scheduler = Scheduler("Asia/Tokyo")
+    scheduler.every(3600, job, "duties.remind", now=True)
+    scheduler.start()
+    await asyncio.sleep(0)  # the scheduler submits the run; its task has not stepped yet
+    await scheduler.stop(grace=5)
+    events.append("stopped")
+    assert events == ["started", "finished", "stopped"]
+
+
+async def test_stop_is_bounded_when_a_cut_off_job_cannot_roll_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rollback on a dead connection may never end; shutdown goes on without it."""
+    monkeypatch.setattr(schedule, "CANCEL_GRACE", 0.1)
+    started = asyncio.Event()
+    hung = asyncio.Event()  # never set: the database does not answer
+
+    async def job() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.shield(asyncio.ensure_future(hung.wait()))  # a rollback that hangs
+
+    scheduler = Scheduler("Asia/Tokyo")
+    scheduler.every(3600, job, "digests.post", now=True)
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), 5)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await asyncio.wait_for(scheduler.stop(grace=0.1), 5)
+    assert loop.time() - began < 2

@@ -7,10 +7,12 @@ alembic's own.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.config import Config
@@ -25,6 +27,7 @@ from storage import migrate
 from storage.engine import create_engine
 from tests.builders import RELAY_SECRET
 from tests.conftest import fast_settings
+from tests.waiting import eventually
 
 
 async def _alembic_current(engine: AsyncEngine) -> str | None:
@@ -98,6 +101,42 @@ async def test_a_failed_migration_on_start_says_why_and_changes_nothing(tmp_path
     with closing(sqlite3.connect(path)) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert tables == {"inbox"}
+
+
+async def test_a_japanese_path_is_migrated_whatever_the_platforms_encoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The URL crosses to the child as UTF-8 even where stdin's encoding is another (as on a
+    Japanese Windows, cp932)."""
+    monkeypatch.setenv("PYTHONIOENCODING", "cp1252")
+    folder = tmp_path / "役場 データ"
+    folder.mkdir()
+    url = f"sqlite+aiosqlite:///{folder / '課題.db'}"
+    await migrate.upgrade_in_child(url)
+    engine = create_engine(url)
+    try:
+        assert await migrate.is_up_to_date(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_cancelled_start_leaves_no_migrating_child_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    children: list[asyncio.subprocess.Process] = []
+    spawn = asyncio.create_subprocess_exec
+
+    async def recorded(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        children.append(await spawn(*args, **kwargs))
+        return children[-1]
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recorded)
+    task = asyncio.create_task(migrate.upgrade_in_child(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"))
+    await eventually(lambda: bool(children))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert children[0].returncode is not None  # killed and reaped, not orphaned
 
 
 def test_serve_says_in_japanese_that_the_migration_failed(
