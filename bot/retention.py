@@ -3,9 +3,10 @@
 An inbox row is needed while its event waits and, after that, only to recognise a duplicate
 delivery; no adapter accepts a request older than an hour (the relay and Slack refuse a stale
 timestamp after minutes, LINE WORKS an ``issuedTime`` past an hour), and a Matrix transaction
-is retried only until it is acknowledged. An outbox row is needed until it is sent, then only to answer "was it sent?"
-(``dxbot outbox list`` shows dead letters). So handled events and finished messages go after
-``inbox.keep_days`` and ``outbox.keep_days``; waiting ones are never touched.
+is retried only until it is acknowledged. An outbox row is needed until it is sent, then only
+to answer "was it sent?" (``dxbot outbox list`` shows dead letters). So handled events and
+finished messages go after ``inbox.keep_days`` and ``outbox.keep_days``; waiting ones are never
+touched.
 
 Each run deletes at most ``BATCH`` rows per table, each table in a transaction of its own: on
 SQLite the delete holds the one write lock, so it stays short. The rows looked at are the
