@@ -2,8 +2,9 @@
 
 from alembic import context
 
+import storage.digest_queries  # the digest indexes
 import storage.duties
-import storage.schedule_runs  # noqa: F401
+import storage.schedule_runs  # noqa: F401 - every table and index on Base.metadata, for autogenerate
 from storage import Base
 
 connection = context.config.attributes.get("connection")
