@@ -231,3 +231,19 @@ async def test_policy_staff_change_and_remove_a_duty_from_chat(database_url: str
         assert await tick(bot) == []
         gone = await bot.command(f"duty change {number} 毎週水曜", user="P1")
         assert "という役割はありません" in gone[0]
+
+
+async def test_typing_1_after_a_reminder_in_a_chat_without_buttons_marks_it_done(
+    database_url: str,
+) -> None:
+    """Where buttons are numbered lines (Matrix, a relay without buttons), 「1」 in the direct
+    chat presses the reminder's 完了: the job remembers what it offered, like any reply."""
+    duty = {"group": "窓口部会", "title": "議事録の確認", "rule": "2026-12-01 17:00"}
+    clock = FrozenClock(jst(2026, 12, 1, 9, 0))
+    async with _bot(database_url, clock, [duty], buttons=False) as bot:
+        sent = dict(await tick(bot))
+        assert "1. 完了" in sent["user:L1"]
+        done = await bot.say("1", user="L1")
+        assert "完了にしました" in done[0]
+        clock.set(jst(2026, 12, 2, 9, 0))
+        assert await tick(bot) == []  # done for the group: nobody is chased the next day
