@@ -6,9 +6,11 @@ import contextvars
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from types import TracebackType
 
 _event: contextvars.ContextVar[str] = contextvars.ContextVar("dxbot_event", default="")
 MASK = "[REDACTED]"
@@ -101,3 +103,19 @@ def configure(
     # log what they do, and its warnings (a missed run) still show. DEBUG shows everything.
     quiet = chosen if chosen <= logging.DEBUG else max(chosen, logging.WARNING)
     logging.getLogger("apscheduler").setLevel(quiet)
+    # An exception nobody caught would otherwise reach stderr through Python's own hook, past
+    # the masking: send it through the log instead.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("dxbot").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback)

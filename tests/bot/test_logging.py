@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -19,8 +21,10 @@ def _restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     quiet = {name: logging.getLogger(name).level for name in ("apscheduler", "aiohttp.access")}
+    hooks = sys.excepthook, threading.excepthook
     yield
     root.handlers[:], root.level = handlers, level
+    sys.excepthook, threading.excepthook = hooks
     for name, old in quiet.items():
         logging.getLogger(name).setLevel(old)
 
@@ -64,3 +68,24 @@ def test_the_schedulers_run_lines_show_only_when_debugging(
     scheduler_log.warning("warning")
     lines = capsys.readouterr().err.splitlines()
     assert [line.rsplit(" ", 1)[-1] for line in lines] == shown
+
+
+def test_an_uncaught_exception_is_logged_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    """A crash nobody caught (in the main thread or another) goes through the log, so its
+    traceback is masked like every other line."""
+    bot_logging.configure("INFO", secrets=[SECRET])
+
+    def fail() -> None:
+        raise RuntimeError(f"cannot connect with {SECRET}")
+
+    try:
+        fail()
+    except RuntimeError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    worker = threading.Thread(target=fail)
+    worker.start()
+    worker.join()
+    err = capsys.readouterr().err
+    assert SECRET not in err
+    assert err.count("uncaught exception") == 2
+    assert err.count(f"RuntimeError: cannot connect with {bot_logging.MASK}") == 2
