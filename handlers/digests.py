@@ -18,11 +18,11 @@ from bot.adapters.base import Capabilities
 from bot.app import App
 from bot.context import Context
 from bot.jobs import JobContext
-from bot.messages import Attachment, OutgoingMessage
+from bot.messages import Attachment
 from bot.text import fold, normalize
 from config.settings import WorkingGroupSettings
 from handlers.access import Access, access_of
-from handlers.audience import languages
+from handlers.audience import readers
 from handlers.digest_chart import CONTENT_TYPE, FILENAME, pipeline_png
 from handlers.digest_monthly import build_monthly
 from handlers.digest_schedule import (
@@ -135,13 +135,9 @@ async def _post(
             charts[locale] = chart_for(job.app, digests[locale], adapter, locale)
         return digests[locale], charts[locale]
 
-    if channel:
-        digest, chart = await written_in(default)
-        message = OutgoingMessage(digest.text, attachment=chart, conversation_id=channel)
-        await job.send(message, adapter)
-    for user, locale in (await languages(job.session, job.app, adapter, users)).items():
-        digest, chart = await written_in(locale)
-        await job.send(OutgoingMessage(digest.text, attachment=chart, user_id=user), adapter)
+    for reader in await readers(job.session, job.app, adapter, channel=channel, people=users):
+        digest, chart = await written_in(reader.locale)
+        await job.send(reader.message(digest.text, attachment=chart), adapter)
 
 
 def chart_for(app: App, digest: Digest, adapter: str, locale: str) -> Attachment | None:

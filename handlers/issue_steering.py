@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from bot.app import App
 from bot.context import Context
-from bot.messages import OutgoingMessage
 from bot.text import fold, normalize
 from handlers.access import access_of, can_see, can_steer, deny_issue
-from handlers.audience import languages
+from handlers.audience import readers
 from handlers.directory import working_groups
 from handlers.issue_refs import find_issue
 from handlers.lifecycle import allowed_moves, move, notify, parse_status, record
@@ -108,12 +107,16 @@ async def assign_issue(ctx: Context) -> None:
 async def _tell_assignee(ctx: Context, issue: Issue, person: str) -> None:
     """The person now in charge hears of it directly, in their language (same platform)."""
     adapter = ctx.event.adapter
-    locale = (await languages(ctx.session, ctx.app, adapter, [person]))[person]
     name = ctx.user.name if ctx.user else ctx.event.user.id
-    text = ctx.app.catalog.t(
-        locale, "lifecycle.assigned_to_you", number=issue.number, title=issue.title, name=name
-    )
-    await ctx.send(OutgoingMessage(text, user_id=person), adapter)
+    for reader in await readers(ctx.session, ctx.app, adapter, people=[person]):
+        text = ctx.app.catalog.t(
+            reader.locale,
+            "lifecycle.assigned_to_you",
+            number=issue.number,
+            title=issue.title,
+            name=name,
+        )
+        await ctx.send(reader.message(text), adapter)
 
 
 async def comment_issue(ctx: Context) -> None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.context import Context
-from bot.messages import OutgoingMessage
 from bot.text import fold
-from handlers.audience import languages
+from handlers.audience import readers
 from handlers.directory import working_group
 from storage import issue_queries as queries
 from storage.issues import STATUSES, Issue, IssueEvent
@@ -124,12 +123,11 @@ async def notify(
             line += "\n" + catalog.t(locale, "lifecycle.comment_line", comment=values["comment"])
         return line
 
-    reporter = (issue.reporter_adapter, issue.reporter_id)
-    if reporter != (ctx.event.adapter, ctx.event.user.id):
-        chosen = await languages(ctx.session, ctx.app, issue.reporter_adapter, [issue.reporter_id])
-        message = OutgoingMessage(text(chosen[issue.reporter_id]), user_id=issue.reporter_id)
-        await ctx.send(message, issue.reporter_adapter)
+    acting = (ctx.event.adapter, ctx.event.user.id)
+    reporter = [] if (issue.reporter_adapter, issue.reporter_id) == acting else [issue.reporter_id]
+    for reader in await readers(ctx.session, ctx.app, issue.reporter_adapter, people=reporter):
+        await ctx.send(reader.message(text(reader.locale)), issue.reporter_adapter)
     group = await working_group(ctx.session, ctx.app.settings, issue.working_group)
     if group is not None and group.channel and group.channel != ctx.event.conversation.id:
-        message = OutgoingMessage(text(ctx.app.default_locale), conversation_id=group.channel)
-        await ctx.send(message, group.adapter)
+        for reader in await readers(ctx.session, ctx.app, group.adapter, channel=group.channel):
+            await ctx.send(reader.message(text(reader.locale)), group.adapter)

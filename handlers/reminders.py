@@ -16,10 +16,10 @@ from sqlalchemy import select
 from bot.app import COMMAND_ACTION, App
 from bot.calendar import MunicipalCalendar
 from bot.jobs import JobContext
-from bot.messages import Choice, OutgoingMessage
+from bot.messages import Choice
 from bot.recurrence import RuleError, reminder_times
 from config.settings import Settings, WorkingGroupSettings
-from handlers.audience import languages
+from handlers.audience import readers
 from handlers.directory import working_groups
 from handlers.duty_model import (
     HORIZON,
@@ -143,7 +143,8 @@ async def _send(
     adapter, people = assignees(duty, job.app.settings, groups)
     if not people:
         log.warning("duty %s (%s) has nobody to remind", duty.id, duty.title)
-    for person, locale in (await languages(job.session, job.app, adapter, people)).items():
+    for reader in await readers(job.session, job.app, adapter, people=people):
+        locale = reader.locale
         text = job.t(
             locale,
             key,
@@ -157,7 +158,7 @@ async def _send(
             Choice(job.t(locale, "duties.done_button"), COMMAND_ACTION, f"done {row.id}"),
             Choice(job.t(locale, "duties.snooze_button"), COMMAND_ACTION, f"snooze {row.id}"),
         )
-        await job.send(OutgoingMessage(text, choices=buttons, user_id=person), adapter)
+        await job.send(reader.message(text, choices=buttons), adapter)
 
 
 async def _escalate_to_group(
@@ -170,21 +171,23 @@ async def _escalate_to_group(
     group = next((g for g in groups if g.name == duty.group), None)
     if group is None or not group.channel:
         return
-    text = _escalated(job, duty, row, late, job.app.default_locale)
-    await job.send(OutgoingMessage(text, conversation_id=group.channel), group.adapter)
+    for reader in await readers(job.session, job.app, group.adapter, channel=group.channel):
+        await job.send(
+            reader.message(_escalated(job, duty, row, late, reader.locale)), group.adapter
+        )
 
 
 async def _escalate_to_policy(
     job: JobContext, duty: Duty, row: DutyOccurrence, late: int, settings: Settings
 ) -> None:
     policy = settings.policy
-    if policy.channel:
-        text = _escalated(job, duty, row, late, job.app.default_locale)
-        await job.send(OutgoingMessage(text, conversation_id=policy.channel), policy.adapter)
-    chosen = await languages(job.session, job.app, policy.adapter, policy.users)
-    for person, locale in chosen.items():
-        text = _escalated(job, duty, row, late, locale)
-        await job.send(OutgoingMessage(text, user_id=person), policy.adapter)
+    everyone = await readers(
+        job.session, job.app, policy.adapter, channel=policy.channel, people=policy.users
+    )
+    for reader in everyone:
+        await job.send(
+            reader.message(_escalated(job, duty, row, late, reader.locale)), policy.adapter
+        )
 
 
 def _escalated(job: JobContext, duty: Duty, row: DutyOccurrence, late: int, locale: str) -> str:

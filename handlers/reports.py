@@ -9,8 +9,7 @@ from bot.app import App
 from bot.context import Context
 from bot.forms.definition import FormDefinition, FormDefinitionError
 from bot.forms.engine import FormEngine, Interjection
-from bot.messages import OutgoingMessage
-from handlers.audience import languages
+from handlers.audience import readers
 from handlers.directory import working_group, working_groups
 from handlers.keywords import keyword_pattern
 from handlers.routing import route
@@ -136,11 +135,8 @@ async def _notify(ctx: Context, issue: Issue) -> None:
             group=issue.working_group or catalog.t(locale, "reports.policy_queue"),
         )
 
-    if channel:
-        message = OutgoingMessage(text(ctx.app.default_locale), conversation_id=channel)
-        await ctx.send(message, adapter=adapter)
-    for person, locale in (await languages(ctx.session, ctx.app, adapter, people)).items():
-        await ctx.send(OutgoingMessage(text(locale), user_id=person), adapter=adapter)
+    for reader in await readers(ctx.session, ctx.app, adapter, channel=channel, people=people):
+        await ctx.send(reader.message(text(reader.locale)), adapter=adapter)
 
 
 async def similar_check(ctx: Context, row: FormSession) -> Interjection | None:

@@ -220,7 +220,7 @@ async def chosen_locales(
 ) -> dict[str, str]:
     """User id → the language a person chose (``/dx lang`` or the directory file), for those
     of ``user_ids`` on ``adapter`` who chose one."""
-    wanted = list(dict.fromkeys(user_ids))
+    wanted = list(user_ids)
     if not wanted:
         return {}
     rows = await session.execute(
