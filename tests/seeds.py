@@ -11,6 +11,20 @@ from handlers.reports import annual_hours
 from storage import issue_queries as queries
 from storage.issues import Issue
 
+# The answers to the report form's nine questions, as a staff member types them (市民課,
+# 住民票の交付; no ideas; contact allowed), for tests that walk the whole conversation.
+REPORT_ANSWERS = [
+    "市民課",
+    "住民票の交付",
+    "紙の申請書をExcelに手入力で転記している",
+    "申請内容が最初からデータで届き、転記が不要になる",
+    "毎日",
+    "30分",
+    "3人",
+    "スキップ",
+    "はい",
+]
+
 PROBLEMS = [
     ("申請書の転記", "紙の申請書をExcelに手入力で転記している"),
     ("窓口予約", "窓口予約を電話で受けていて一日中電話対応に追われる"),

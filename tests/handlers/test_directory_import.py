@@ -28,23 +28,12 @@ from storage.directory import WorkingGroup, staff_directory
 from storage.issues import AuditRecord, Issue, Section
 from tests.conftest import fast_settings
 from tests.harness import Harness, harness
-from tests.seeds import add_issue
+from tests.seeds import REPORT_ANSWERS, add_issue
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "directory"
 STAFF, GROUPS, ERRORS = DATA / "staff.csv", DATA / "groups.csv", DATA / "staff_errors.csv"
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 令和8年度
 CATALOG = Catalog.load()
-REPORT = [
-    "市民課",
-    "住民票の交付",
-    "紙の申請書をExcelに手入力で転記している",
-    "申請内容が最初からデータで届き、転記が不要になる",
-    "毎日",
-    "30分",
-    "3人",
-    "スキップ",
-    "はい",
-]
 
 
 async def _import(
@@ -384,7 +373,7 @@ async def test_a_report_from_a_directory_section_goes_to_that_groups_channel_and
     async with harness(database_url, clock=FrozenClock(NOW), groups=configured) as bot:
         await _load(bot, STAFF, groups_path=GROUPS)
         await bot.say("課題を報告", user="S1")
-        for answer in REPORT:
+        for answer in REPORT_ANSWERS:
             await bot.say(answer, user="S1")
         before = len(bot.sender.sent)
         receipt = await bot.say("送信", user="S1")

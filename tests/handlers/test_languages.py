@@ -12,25 +12,13 @@ from bot.jobs import JobContext
 from handlers import digests
 from handlers.reminders import remind
 from tests.harness import Harness, harness
-from tests.seeds import add_issue
+from tests.seeds import REPORT_ANSWERS, add_issue
 
 JST = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # Tuesday 10:00 in Japan
 GROUPS = [{"name": "窓口部会", "channel": "room-madoguchi", "leaders": ["L1", "L2"]}]
 POLICY = {"users": ["P1", "P2"], "channel": "room-policy"}
-REPORT = [
-    "課題を報告",
-    "税務課",
-    "納税証明書の発行",
-    "紙の申請書をExcelに手入力で転記している",
-    "申請内容が最初からデータで届き、転記が不要になる",
-    "毎日",
-    "30分",
-    "3人",
-    "スキップ",
-    "はい",
-    "送信",
-]
+REPORT = ["課題を報告", *REPORT_ANSWERS, "送信"]
 
 
 def _bot(database_url: str, clock: FrozenClock, **settings: object):  # type: ignore[no-untyped-def]
@@ -65,8 +53,8 @@ async def test_a_new_issue_notice_reaches_each_policy_member_in_their_language(
                 await bot.say(answer, user="S1")
 
         heard = await _heard(bot, report)
-    assert heard["user:P1"].startswith("新しい課題が報告されました: R8-0001「納税証明書の発行」")
-    assert heard["user:P2"].startswith('New issue reported: R8-0001 "納税証明書の発行"')
+    assert heard["user:P1"].startswith("新しい課題が報告されました: R8-0001「住民票の交付」")
+    assert heard["user:P2"].startswith('New issue reported: R8-0001 "住民票の交付"')
     assert heard["room-policy"].startswith("新しい課題が報告されました")
 
 

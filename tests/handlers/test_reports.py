@@ -10,21 +10,10 @@ from bot.clock import FrozenClock
 from storage.forms import FormSession
 from storage.issues import AuditRecord, Issue, IssueSupport
 from tests.edge import Edge, edge
+from tests.seeds import REPORT_ANSWERS
 
 # 2026-12-01 10:00 JST: 令和8年度
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
-
-ANSWERS = [
-    "市民課",
-    "住民票の交付",
-    "紙の申請書をExcelに手入力で転記している",
-    "申請内容が最初からデータで届き、転記が不要になる",
-    "毎日",
-    "30分",
-    "3人",
-    "スキップ",
-    "はい",
-]
 
 
 async def _issues(bot: Edge) -> list[Issue]:
@@ -109,9 +98,9 @@ async def test_full_report_with_mistakes_back_edit_and_full_width(database_url: 
 
 async def test_similar_issue_records_support_instead_of_a_duplicate(database_url: str) -> None:
     async with edge(database_url, clock=FrozenClock(NOW)) as bot:
-        await _report(bot, ANSWERS, user="U001")
+        await _report(bot, REPORT_ANSWERS, user="U001")
         await bot.say("送信", user="U001")
-        similar = await _report(bot, ANSWERS, user="U002")
+        similar = await _report(bot, REPORT_ANSWERS, user="U002")
         assert "1. 所属課" in similar[0]
         check = await bot.say("送信", user="U002")
         assert "似ている課題" in check[0] and "R8-0001「住民票の交付」" in check[0]
@@ -119,7 +108,7 @@ async def test_similar_issue_records_support_instead_of_a_duplicate(database_url
         supported = await bot.press("同じ課題です(R8-0001)", user="U002")
         assert "R8-0001 への賛同として記録しました(賛同 1件)" in supported[0]
 
-        third = await _report(bot, ANSWERS, user="U003")
+        third = await _report(bot, REPORT_ANSWERS, user="U003")
         assert third
         await bot.say("送信", user="U003")
         created = await bot.press("新しい課題として送信", user="U003")
@@ -157,7 +146,7 @@ async def test_unknown_section_is_confirmed_not_rejected(database_url: str) -> N
             "「未来創造課」は一覧にありません。このまま「未来創造課」として登録しますか?"
         ]
         await bot.press("はい")
-        for answer in ANSWERS[1:]:
+        for answer in REPORT_ANSWERS[1:]:
             await bot.say(answer)
         await bot.say("送信")
         [issue] = await _issues(bot)
@@ -184,7 +173,7 @@ async def test_start_from_help_menu_and_text_fallback(database_url: str) -> None
         assert menu[0].rstrip().endswith("1. 課題を報告する")
         started = await bot.say("１")
         assert started[1].startswith("(1/9)")
-        for answer in ANSWERS[:4]:
+        for answer in REPORT_ANSWERS[:4]:
             await bot.say(answer)
         minutes_q = await bot.say("2")  # numbered fallback: 2 = 毎週
         assert minutes_q[0].startswith("(6/9)")
