@@ -7,6 +7,7 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bot.adapters.relay import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from bot.events import Conversation, Event, EventType, User
@@ -95,3 +96,11 @@ def make_event(
         action_id=action_id,
         value=value,
     )
+
+
+JST = ZoneInfo("Asia/Tokyo")
+
+
+def jst(*args: int) -> datetime:
+    """A moment given in Japan's local time (year, month, day, hour …), as UTC."""
+    return datetime(*args, tzinfo=JST).astimezone(UTC)

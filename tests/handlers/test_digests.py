@@ -11,9 +11,8 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, select
@@ -30,11 +29,11 @@ from handlers.reminders import sync_config_duties
 from storage.duties import Duty, DutyOccurrence
 from storage.issues import Issue, IssueEvent
 from storage.schedule_runs import ScheduleRun
+from tests.builders import JST, jst
 from tests.conftest import in_process_zone
 from tests.harness import Harness, harness
 from tests.seeds import add_issue
 
-JST = ZoneInfo("Asia/Tokyo")
 GROUPS = [
     {"name": "窓口部会", "channel": "room-madoguchi", "leaders": ["L1"], "sections": ["市民課"]},
     {"name": "広報部会", "channel": "room-koho", "leaders": ["L2"]},
@@ -54,10 +53,6 @@ CHECK = {
 def process_zone(request: pytest.FixtureRequest) -> Iterator[str]:
     with in_process_zone(request.param) as zone:
         yield zone
-
-
-def jst(*args: int) -> datetime:
-    return datetime(*args, tzinfo=JST).astimezone(UTC)
 
 
 register = register_features

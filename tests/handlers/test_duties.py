@@ -7,8 +7,6 @@ remind at 9:00 in Japan whatever the server's own zone.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -17,10 +15,10 @@ from bot.clock import FrozenClock
 from bot.jobs import JobContext
 from handlers.reminders import remind
 from storage.duties import DutyOccurrence
+from tests.builders import jst
 from tests.conftest import in_process_zone
 from tests.harness import Harness, harness
 
-JST = ZoneInfo("Asia/Tokyo")
 GROUPS = [{"name": "窓口部会", "channel": "room-madoguchi", "leaders": ["L1", "L2"]}]
 POLICY = {"users": ["P1"], "channel": "room-policy"}
 
@@ -29,10 +27,6 @@ POLICY = {"users": ["P1"], "channel": "room-policy"}
 def process_zone(request: pytest.FixtureRequest) -> Iterator[str]:
     with in_process_zone(request.param) as zone:
         yield zone
-
-
-def jst(*args: int) -> datetime:
-    return datetime(*args, tzinfo=JST).astimezone(UTC)
 
 
 def _bot(database_url: str, clock: FrozenClock, duties: list[dict[str, object]], **extra: object):  # type: ignore[no-untyped-def]

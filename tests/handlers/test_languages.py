@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from bot.clock import FrozenClock
 from bot.jobs import JobContext
 from handlers import digests
 from handlers.reminders import remind
+from tests.builders import jst
 from tests.harness import Harness, harness
 from tests.seeds import REPORT_ANSWERS, add_issue
 
-JST = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # Tuesday 10:00 in Japan
 GROUPS = [{"name": "窓口部会", "channel": "room-madoguchi", "leaders": ["L1", "L2"]}]
 POLICY = {"users": ["P1", "P2"], "channel": "room-policy"}
@@ -23,10 +22,6 @@ REPORT = ["課題を報告", *REPORT_ANSWERS, "送信"]
 
 def _bot(database_url: str, clock: FrozenClock, **settings: object):  # type: ignore[no-untyped-def]
     return harness(database_url, clock=clock, groups=GROUPS, policy=POLICY, **settings)
-
-
-def jst(*args: int) -> datetime:
-    return datetime(*args, tzinfo=JST).astimezone(UTC)
 
 
 async def _heard(bot: Harness, act: Callable[[], Awaitable[object]]) -> dict[str, str]:
