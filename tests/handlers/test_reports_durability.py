@@ -16,27 +16,28 @@ from tests.builders import make_event
 from tests.conftest import fast_settings
 from tests.edge import edge
 from tests.fakes import RecordingSender
-from tests.handlers.test_reports import ANSWERS, NOW
+from tests.handlers.test_reports import NOW
 from tests.harness import harness
+from tests.seeds import REPORT_ANSWERS
 
 
 async def test_restart_mid_form_continues_at_the_same_step(database_url: str) -> None:
     async with edge(database_url, clock=FrozenClock(NOW)) as before:
         await before.say("課題を報告")
-        for answer in ANSWERS[:3]:
+        for answer in REPORT_ANSWERS[:3]:
             asked = await before.say(answer)
         assert asked[0].startswith("(4/9)")
     # A new process (new App, new adapter, new HTTP server) on the same database.
     async with edge(database_url, clock=FrozenClock(NOW)) as after:
         helped = await after.say("ヘルプ")
         assert helped[1] == asked[0]
-        for answer in ANSWERS[3:]:
+        for answer in REPORT_ANSWERS[3:]:
             await after.say(answer)
         receipt = await after.say("送信")
         assert "R8-0001" in receipt[0]
         async with after.runtime.sessions() as session:
             issue = await session.scalar(select(Issue))
-    assert issue is not None and issue.answers["problem"] == ANSWERS[2]
+    assert issue is not None and issue.answers["problem"] == REPORT_ANSWERS[2]
 
 
 async def test_two_messages_at_once_are_applied_in_order(database_url: str) -> None:
@@ -76,7 +77,7 @@ async def test_idle_form_is_nudged_once_then_kept_as_a_draft(database_url: str) 
         resumed = await bot.command("resume")
         assert resumed[0] == "保存していた下書きから再開します。"
         assert resumed[1].startswith("(2/9)")
-        for answer in ANSWERS[1:]:
+        for answer in REPORT_ANSWERS[1:]:
             await bot.say(answer)
         receipt = await bot.say("送信")
         assert "R8-0001" in receipt[0]
@@ -121,7 +122,7 @@ async def test_routing_by_section_then_keyword_then_policy_queue(database_url: s
             await bot.say("課題を報告", user=me)
             await bot.say(section, user=me)
             await bot.say(work, user=me)
-            for answer in [problem, "手間なく済む", *ANSWERS[4:]]:
+            for answer in [problem, "手間なく済む", *REPORT_ANSWERS[4:]]:
                 await bot.say(answer, user=me)
             await bot.say("送信", user=me)
             sent = bot.sender.sent[before:]
@@ -144,7 +145,15 @@ async def test_two_hundred_people_at_once_with_duplicates_and_late_retries(
 
     problems = {p: unique_text() for p in people}
     scripts = {
-        p: ["課題を報告", ANSWERS[0], f"業務{p}", problems[p], unique_text(), *ANSWERS[4:], "送信"]
+        p: [
+            "課題を報告",
+            REPORT_ANSWERS[0],
+            f"業務{p}",
+            problems[p],
+            unique_text(),
+            *REPORT_ANSWERS[4:],
+            "送信",
+        ]
         for p in people
     }
     events: dict[str, list[Event]] = {
