@@ -4,10 +4,10 @@
     python -m bench.memory --starts 3 --imports 15
 
 Each start: a new, migrated database (a restart, the usual case; ``dxbot-sqlite-first-start``:
-a new SQLite file that ``serve`` migrates itself, as on a town's first day), ``dxbot serve`` pinned
-to CPU 0, polled on /healthz every 10 ms
-(start-up = process spawn → first 200), then RSS (VmRSS) 2 s later. ``--imports N`` also prints
-the N heaviest modules by ``python -X importtime`` (cumulative µs), the usual cause of both.
+a new SQLite file whose schema ``serve`` builds itself, as on a town's first day),
+``dxbot serve`` pinned to CPU 0, polled on /healthz every 10 ms (start-up = process spawn →
+first 200), then RSS (VmRSS) 2 s later. ``--imports N`` also prints the N heaviest modules by
+``python -X importtime`` (cumulative µs), the usual cause of both.
 RSS after a sustained run is measured by ``python -m bench.e2e`` (column "RSS after").
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import common, webhook
 from bench.common import Proc, median, table
 
-FIRST = "-first-start"  # a new SQLite file, migrated by serve itself (imports alembic)
+FIRST = "-first-start"  # a new SQLite file: serve builds its schema (storage.sqlite_schema)
 
 
 def one(kind: str, platform: str) -> tuple[float, float]:

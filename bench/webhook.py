@@ -142,7 +142,7 @@ def dxbot_start(
     max_backlog: int | None = None,
 ) -> Callable[[int, Path], list[Proc]]:
     """``dxbot serve`` on a new, migrated database (a restart, the usual case); with
-    ``first_start`` on SQLite, on a new file that ``serve`` itself migrates. ``max_backlog``
+    ``first_start`` on SQLite, on a new file whose schema ``serve`` builds itself. ``max_backlog``
     overrides ``inbox.max_backlog`` (0: no bound)."""
 
     def start(port: int, work: Path) -> list[Proc]:

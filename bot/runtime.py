@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from functools import partial
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -161,13 +162,23 @@ class Runtime:
                 raise SchemaOutOfDate(
                     f"schema revision {current or 'none'} != {migrate.head_revision()}"
                 )
-            log.info("migrating the SQLite database to %s", migrate.head_revision())
-            if path is None:  # in memory: only this process's connection sees it
-                await migrate.upgrade(self.engine)
-            else:  # a child, so that this long-lived process never loads Alembic
-                await migrate.upgrade_in_child(db.url)
+            await self._migrate_sqlite(path)
         if db.is_sqlite:
             await self.dispatcher.recover_sqlite()
+
+    async def _migrate_sqlite(self, path: Path | None) -> None:
+        """A new database gets the head schema from the snapshot; an older one is migrated."""
+        from storage import sqlite_schema  # SQLite only: it loads sqlite3
+
+        head = migrate.head_revision()
+        if await sqlite_schema.create_if_empty(self.engine):
+            log.info("created the SQLite database's schema at %s", head)
+        elif path is None:  # in memory: only this process's connection sees it
+            log.info("migrating the SQLite database to %s", head)
+            await migrate.upgrade(self.engine)
+        else:  # a child, so that this long-lived process never loads Alembic
+            log.info("migrating the SQLite database to %s", head)
+            await migrate.upgrade_in_child(self.settings.database.url)
 
     async def start(self) -> None:
         """Start handling; events left pending by a previous process are handled first."""
