@@ -51,9 +51,12 @@ class CliText:
     """Operator-facing text in the configured language."""
 
     def __init__(self, locale: str = "ja") -> None:
-        self._catalog = Catalog.load(default=locale)
+        self._locale = locale
+        self._catalog: Catalog | None = None  # loaded when something is said: a start says nothing
 
     def __call__(self, key: str, **values: object) -> str:
+        if self._catalog is None:
+            self._catalog = Catalog.load(default=self._locale)
         return self._catalog.t(None, f"cli.{key}", **values)
 
 

@@ -38,11 +38,26 @@ def _config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+def _header(source: str) -> str:
+    """What comes before the first top-level ``def``: where Alembic's template puts the ids.
+    Parsing only that is a start's ~10 ms less; a file it cuts badly is parsed whole."""
+    cut = source.find("\ndef ")
+    return source if cut < 0 else source[:cut]
+
+
+def _module_body(path: Path) -> list[ast.stmt]:
+    source = path.read_text(encoding="utf-8")
+    try:
+        return ast.parse(_header(source), str(path)).body
+    except SyntaxError:
+        return ast.parse(source, str(path)).body
+
+
 def _revision_ids(path: Path) -> tuple[str | None, set[str]]:
     """``revision`` and the ``down_revision`` ids of one version file, read without running it."""
     revision: str | None = None
     down: set[str] = set()
-    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+    for node in _module_body(path):
         targets: list[ast.expr]
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             targets, value = [node.target], node.value

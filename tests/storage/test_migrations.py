@@ -55,6 +55,13 @@ def test_heads_follow_merges_and_see_a_fork(tmp_path: Path) -> None:
     assert migrate.heads(tmp_path) == {"m1"}
 
 
+def test_a_docstring_with_def_in_it_does_not_hide_the_ids(tmp_path: Path) -> None:
+    """Only the part before the first ``def`` is parsed, unless that part is not Python."""
+    (tmp_path / "a.py").write_text('"""First.\ndef is just a word here\n"""\nrevision = "a1"\n')
+    (tmp_path / "b.py").write_text('revision = "b1"\ndown_revision = "a1"\ndef upgrade(): ...\n')
+    assert migrate.heads(tmp_path) == {"b1"}
+
+
 async def _tables(url: str) -> set[str]:
     engine = create_engine(url)
     async with engine.connect() as conn:
