@@ -29,7 +29,7 @@ from typing import Any
 from bench import common, webhook
 from bench.common import Proc, median, table
 from bench.webhook import RELAY_HEADERS, SLACK_HEADERS
-from tests.handlers.test_reports import ANSWERS
+from tests.seeds import REPORT_ANSWERS as ANSWERS
 
 DRAIN_LIMIT = 240.0  # seconds the backlog may take to drain before the latency phase
 DRAIN_QUIET = 5.0  # seconds without an answer that end the drain early
