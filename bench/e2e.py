@@ -12,6 +12,11 @@ and delivered, not merely acked) and the backlog left at its end; (2) after the 
 drained (bounded wait), an open-loop 200 events/s for ``--rate-seconds`` from a Python client
 on CPU 1: reply latency = the platform's receive time of the answer − the send time, per
 event. RSS is read after both.
+
+Each round also loads ``limit-relay`` (``bench.servers relay``) the same way: it acks each
+event and sends its replies to the same platform, with no database and no handling. What it
+delivers is the floor's ceiling: no bot that answers over HTTP from one process on one core
+delivers more.
 """
 
 from __future__ import annotations
@@ -26,18 +31,19 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import common, webhook
+from bench import common, servers, webhook
 from bench.common import Proc, median, table
 from bench.webhook import RELAY_HEADERS, SLACK_HEADERS
 from tests.seeds import REPORT_ANSWERS as ANSWERS
 
 DRAIN_LIMIT = 240.0  # seconds the backlog may take to drain before the latency phase
 DRAIN_QUIET = 5.0  # seconds without an answer that end the drain early
+LIMIT_CAP = 12_000  # requests/s the limit-relay's request list is sized for
 
 
 # The issue-report form up to its last question: nine steps, each answered with one message
 # (the first, 「課題を報告」, with two: the introduction and the first question).
-FORM_STEPS = ["課題を報告", *ANSWERS[:8]]  # the answers the report tests give
+FORM_STEPS = [servers.FIRST_STEP, *ANSWERS[:8]]  # the answers the report tests give
 BLOCK = 50  # users whose steps interleave: one person's next message comes 50 events later
 
 
@@ -227,6 +233,33 @@ def run_dxbot(backend: str, platform: str, args: argparse.Namespace) -> dict[str
     return result
 
 
+def run_limit_relay(platform: str, args: argparse.Namespace) -> dict[str, float]:
+    """Form steps handled and delivered per second by ``bench.servers relay``: the same load
+    and count as dxbot's saturation phase, with no database and no handling between."""
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-relay-") as tmp:
+        work = Path(tmp)
+        port = common.free_port()
+        procs = webhook._server("relay", "--outbound", platform)(port, work)
+        with common.stopping(procs):
+            procs[-1].wait_http(f"http://127.0.0.1:{port}/healthz")
+            path = work / "sat.tsv"
+            prefix = f"rel{uuid.uuid4().hex[:8]}"
+            count = int(LIMIT_CAP * args.seconds)
+            common.write_requests(
+                path, RELAY_HEADERS, signed_rows(form_events(count, prefix, args.help), prefix)
+            )
+            t0 = time.time()
+            load = common.run_wrk(
+                f"http://127.0.0.1:{port}/hooks/relay", path, connections=32, seconds=args.seconds
+            )
+            t1 = time.time()
+            rows = platform_stats(platform, t0, rows=True)["rows"]
+            return {
+                "ack_rps": float(load["rps"]),
+                "delivered_rps": handled_events(rows, prefix, t1) / (t1 - t0),
+            }
+
+
 def run_bolt(args: argparse.Namespace) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-e2e-bolt-") as tmp:
         work = Path(tmp)
@@ -276,6 +309,8 @@ def main() -> None:
         try:
             for n in range(args.rounds):
                 found: dict[str, Any] = {"slack-bolt": run_bolt(args)}
+                found["limit-relay"] = run_limit_relay(platform_url, args)
+                print(f"round {n + 1}: limit-relay {found['limit-relay']}", flush=True)
                 for backend in backends:
                     found[backend] = r = run_dxbot(backend, platform_url, args)
                     print(f"round {n + 1}: bolt {found['slack-bolt']:.0f} req/s; {r}", flush=True)
@@ -283,7 +318,25 @@ def main() -> None:
         finally:
             if "pg" in backends:
                 common.pg_drop(common.db_name("dxbot"))
-    rows = []
+    limit = [r["limit-relay"]["delivered_rps"] / r["slack-bolt"] for r in rounds]
+    rows: list[list[Any]] = [
+        [
+            "limit-relay (no database, no handling)",
+            median(r["limit-relay"]["ack_rps"] for r in rounds),
+            median(r["limit-relay"]["delivered_rps"] for r in rounds),
+            median(r["slack-bolt"] for r in rounds),
+            median(limit),
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            common.verdict(median(limit) >= 1.0),
+            "-",
+        ]
+    ]
     for backend in backends:
         per = [r[backend] for r in rounds]
         ratios = [r[backend]["delivered_rps"] / r["slack-bolt"] for r in rounds]

@@ -4,6 +4,7 @@
     python -m bench.servers sqlite   --port N --path FILE  # + one committed INSERT (SQLite)
     python -m bench.servers pg       --port N --url URL    # + one committed INSERT (PostgreSQL)
     python -m bench.servers bolt     --port N            # slack-bolt AsyncApp acking /dx status
+    python -m bench.servers relay    --port N --outbound URL  # ack, then POST the reply(ies)
     python -m bench.servers platform --port N [--per-minute R] [--burst B]
 
 All bind to 127.0.0.1 and answer ``GET /healthz``. They run until SIGTERM.
@@ -128,6 +129,58 @@ def pg_app(url: str) -> web.Application:
         await request.app[pool_key].execute(
             "INSERT INTO events VALUES ($1, $2)", event_id, time.time()
         )
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    app.router.add_post("/hooks/relay", hook)
+    return app
+
+
+# ------------------------------------------------------------------ limit-relay
+
+FIRST_STEP = "課題を報告"  # = bench.e2e.FORM_STEPS[0]: dxbot answers it with two messages
+SENDERS = 32  # = dxbot's outbox.concurrency default
+
+
+def relay_app(outbound: str) -> web.Application:
+    """End to end with nothing between: verify, ack, then send each event's replies (as many as
+    dxbot sends for it) to the platform over one aiohttp client session, ``SENDERS`` at a time.
+    No database, no handling: the floor under any bot that answers over HTTP in one process."""
+    import aiohttp
+
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    http_key = web.AppKey("http", aiohttp.ClientSession)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def sender(http: aiohttp.ClientSession) -> None:
+        while True:
+            body = await queue.get()
+            try:
+                async with http.post(f"{outbound}/messages", json=body) as response:
+                    await response.read()
+            except aiohttp.ClientError:
+                pass  # counted by the platform as not delivered
+
+    async def start(app: web.Application) -> None:
+        app[http_key] = http = aiohttp.ClientSession()
+        tasks.extend(asyncio.create_task(sender(http)) for _ in range(SENDERS))
+
+    async def stop(app: web.Application) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await app[http_key].close()
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        if not relay_verified(request, body):
+            return bad_signature()
+        event = json.loads(body)
+        reply = {"conversation_id": event["conversation"]["id"], "text": "次の質問です"}
+        for _ in range(2 if event.get("text") == FIRST_STEP else 1):
+            queue.put_nowait(reply)
         return web.json_response({"ok": True})
 
     app = web.Application()
@@ -268,13 +321,14 @@ async def _run(app: web.Application, port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.servers")
-    parser.add_argument("kind", choices=["ack", "sqlite", "pg", "bolt", "platform"])
+    parser.add_argument("kind", choices=["ack", "sqlite", "pg", "bolt", "relay", "platform"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path", default="/tmp/bench-limit.sqlite3")
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/dxbench_limit")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument("--per-minute", type=float, default=None)
     parser.add_argument("--burst", type=int, default=1)
+    parser.add_argument("--outbound", default="", help="relay: the fake platform's base URL")
     args = parser.parse_args()
     if args.kind == "ack":
         app = ack_app()
@@ -284,6 +338,8 @@ def main() -> None:
         app = pg_app(args.url)
     elif args.kind == "bolt":
         app = bolt_app()
+    elif args.kind == "relay":
+        app = relay_app(args.outbound)
     else:
         app = platform_app(args.per_minute, args.burst)
     asyncio.run(_run(app, args.port))
