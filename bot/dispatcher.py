@@ -416,6 +416,10 @@ class OutboxDispatcher:
                 if self._claiming or self._reserved:  # a claim under way starts its sends soon
                     await asyncio.sleep(min(0.01, max(0.0, deadline - loop.time())))
                     continue
+                if self._wakeup.is_set():  # noticed since the claim began: a record that
+                    self._wakeup.clear()  # committed meanwhile (its own claim was skipped)
+                    continue  # may have unblocked a conversation's next message
+
                 refill = self._next_token()
                 if refill is None:
                     return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -12,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import outbox
-from bot.adapters.base import DeliveryError
+from bot.adapters.base import DeliveryError, SentRef
 from bot.clock import FrozenClock
 from bot.dispatcher import OutboxDispatcher
 from bot.messages import Choice, OutgoingMessage
@@ -331,3 +332,46 @@ async def test_on_postgresql_a_claim_walks_the_live_rows_index_instead_of_a_bitm
     assert [row.adapter for row in claimed] == ["relay"]  # one per conversation: "one"
     assert (during, after) == ("off", "on")
     assert "Index Scan using ix_outbox_live" in plan and "Bitmap" not in plan
+
+
+async def test_drain_sends_what_a_delivery_recorded_during_its_claim_unblocked(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A conversation's next message is claimed with the record of the one before; while
+    drain's own claim is under way that claim is skipped and only a notice is left. Drain must
+    heed the notice, not return with the next message unsent (it made a harness test flaky on
+    PostgreSQL). On SQLite a record cannot commit during a claim: there is one connection."""
+    from storage.engine import create_engine, session_factory
+    from tests.conftest import truncate_all
+    from tests.waiting import eventually
+
+    await truncate_all(postgres_url)
+    engine = create_engine(postgres_url)
+    sessions = session_factory(engine)
+    gate = asyncio.Event()
+
+    class GatedSender(RecordingSender):
+        async def send(self, message: OutgoingMessage, idempotency_key: str) -> SentRef:
+            await gate.wait()
+            return await super().send(message, idempotency_key)
+
+    sender = GatedSender()
+    dispatcher = _dispatcher(sessions, sender, FrozenClock(START))
+    real_claim = outbox.claim_due
+    first = [True]
+
+    async def claim_open_during_the_record(*args: Any, **kwargs: Any) -> list[outbox.Claimed]:
+        rows = await real_claim(*args, **kwargs)  # the first is leased, unsent: nothing due
+        if first and first.pop():
+            gate.set()  # the first is sent and recorded while this claim is still open
+            await eventually(lambda: sender.texts == ["一通目"] and not dispatcher._inflight)
+        return rows
+
+    try:
+        await _enqueue(sessions, "一通目", "二通目")
+        assert await dispatcher.claim_and_start() == 1  # the first is on its way, held
+        monkeypatch.setattr(outbox, "claim_due", claim_open_during_the_record)
+        await dispatcher.drain(5)
+        assert sender.texts == ["一通目", "二通目"]
+    finally:
+        await engine.dispose()
