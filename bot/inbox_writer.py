@@ -32,6 +32,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from bot import inbox
 from bot.events import Event
+from storage.engine import asyncpg_timeouts
 from storage.models import InboxEvent
 
 if TYPE_CHECKING:
@@ -139,8 +140,11 @@ def _array_insert(dialect: Dialect) -> str:
 class AsyncpgWriter:
     """asyncpg's own pool and prepared statement: no SQLAlchemy on the ack path (see above)."""
 
-    def __init__(self, dsn: str, connections: int, dialect: Dialect) -> None:
+    def __init__(
+        self, dsn: str, connections: int, dialect: Dialect, command_timeout: float | None = None
+    ) -> None:
         self._dsn = dsn
+        self._timeouts = asyncpg_timeouts(command_timeout)
         self.concurrency = connections
         self._sql = _array_insert(dialect)
         self._row = _row_builder(dialect, inbox.ROW_COLUMNS)
@@ -168,7 +172,7 @@ class AsyncpgWriter:
                 import asyncpg
 
                 self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=0, max_size=self.concurrency
+                    self._dsn, min_size=0, max_size=self.concurrency, **self._timeouts
                 )
         return self._pool
 
@@ -183,10 +187,12 @@ class AsyncpgWriter:
             pool.terminate()
 
 
-def writer_for(engine: AsyncEngine, connections: int) -> InboxWriter:
+def writer_for(
+    engine: AsyncEngine, connections: int, command_timeout: float | None = None
+) -> InboxWriter:
     """The writer for ``engine``'s database (SQLite or PostgreSQL); on PostgreSQL with up to
-    ``connections`` of its own."""
+    ``connections`` of its own, bounded like the engine's (``storage.engine.create_engine``)."""
     if engine.dialect.name == "sqlite":
         return SqliteWriter(engine)
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return AsyncpgWriter(dsn, connections, engine.dialect)
+    return AsyncpgWriter(dsn, connections, engine.dialect, command_timeout)

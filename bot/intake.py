@@ -48,12 +48,13 @@ class Intake:
         clock: Clock,
         *,
         max_backlog: int = 0,
+        command_timeout: float | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         # SQLite has one connection (and one write lock): one commit at a time. PostgreSQL
         # flushes concurrent commits together, so a few commits may be in flight at once.
-        self._writer = writer_for(engine, MAX_FLUSHERS)
+        self._writer = writer_for(engine, MAX_FLUSHERS, command_timeout)
         self._max_backlog = max_backlog
         self.on_stored: Callable[[], None] = lambda: None  # wakes the worker
         self._queue: list[_Waiting] = []

@@ -97,6 +97,7 @@ class Runtime:
             settings.database.url,
             pool_size=settings.database.pool_size,
             sqlite_synchronous=settings.database.sqlite_synchronous,
+            command_timeout=settings.database.command_timeout_seconds,
         )
         self.sessions = session_factory(self.engine)
         self.catalog = catalog or Catalog.load(default=settings.locale.default)
@@ -118,7 +119,12 @@ class Runtime:
         self.senders: dict[str, Sender] = {**self.webhooks, **(senders or {})}
         self.app.capabilities = {name: s.capabilities for name, s in self.senders.items()}
         self.metrics = Metrics()
-        self.intake = Intake(self.engine, self.clock, max_backlog=settings.inbox.max_backlog)
+        self.intake = Intake(
+            self.engine,
+            self.clock,
+            max_backlog=settings.inbox.max_backlog,
+            command_timeout=settings.database.command_timeout_seconds,
+        )
         self.dispatcher = OutboxDispatcher(
             self.sessions,
             self.senders,

@@ -39,6 +39,9 @@ class DatabaseSettings(BaseModel):
     # SQLite: FULL makes every acknowledged event survive a power loss, not only a crash.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     auto_migrate_sqlite: bool = True
+    # PostgreSQL: how long one statement (or a new connection) may wait for the server. A
+    # connection that a firewall dropped silently otherwise waits for TCP to give up (~15 min).
+    command_timeout_seconds: float = Field(30.0, gt=0)
 
     @field_validator("url")
     @classmethod

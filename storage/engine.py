@@ -14,9 +14,20 @@ BUSY_TIMEOUT_SECONDS = 30.0
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FULL"
+    url: str,
+    *,
+    pool_size: int = 10,
+    sqlite_synchronous: str = "FULL",
+    command_timeout: float | None = None,
 ) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL and ``BEGIN IMMEDIATE`` transactions."""
+    """Create the async engine; SQLite gets WAL and ``BEGIN IMMEDIATE`` transactions.
+
+    ``command_timeout`` (PostgreSQL) bounds each statement and each new connection: without it
+    a connection that the network dropped silently (a firewall's idle timeout) waits until TCP
+    gives up, and the loop waiting on it stops. A statement that times out fails like a lost
+    connection: its transaction is rolled back and the connection replaced. None (``dxbot
+    migrate``): no bound, for a long index build.
+    """
     if url.startswith("sqlite"):
         return _sqlite_engine(url, sqlite_synchronous)
     return _create_async_engine(
@@ -24,12 +35,20 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        # asyncpg prepares every statement and PostgreSQL may then settle on one generic plan,
-        # made while the inbox and outbox were nearly empty; for the claims that plan stays
-        # (a nested loop over every row, seconds per claim once thousands wait). A custom plan
-        # each time follows the table's real size.
-        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+        connect_args={
+            # asyncpg prepares every statement and PostgreSQL may then settle on one generic
+            # plan, made while the inbox and outbox were nearly empty; for the claims that plan
+            # stays (a nested loop over every row, seconds per claim once thousands wait). A
+            # custom plan each time follows the table's real size.
+            "server_settings": {"plan_cache_mode": "force_custom_plan"},
+            **asyncpg_timeouts(command_timeout),
+        },
     )
+
+
+def asyncpg_timeouts(seconds: float | None) -> dict[str, float]:
+    """asyncpg's own bounds: on each statement, and on opening a connection (60 s if unset)."""
+    return {} if seconds is None else {"command_timeout": seconds, "timeout": seconds}
 
 
 def _sqlite_engine(url: str, synchronous: str) -> AsyncEngine:

@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import truncate_all
 from tests.reliability.cluster import ServeProcess
+from tests.reliability.proxy import proxy_fixture  # noqa: F401 - the ``proxy`` fixture
 
 
 @pytest.fixture(autouse=True)

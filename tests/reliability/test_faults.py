@@ -15,6 +15,7 @@ import aiohttp
 from tests.fakes import FakeRelayPlatform
 from tests.reliability.checks import assert_exactly_once, wait_drained
 from tests.reliability.cluster import ServeProcess
+from tests.reliability.proxy import CuttableProxy
 from tests.reliability.traffic import Traffic
 
 
@@ -104,17 +105,14 @@ async def test_three_processes_share_the_work_once(pg: str, tmp_path: Path) -> N
     print(f"three processes: {counts}")
 
 
-async def test_database_outage_answers_503_and_recovers(pg: str, tmp_path: Path) -> None:
-    from tests.reliability.proxy import CuttableProxy
-
+async def test_database_outage_answers_503_and_recovers(
+    pg: str, tmp_path: Path, proxy: CuttableProxy
+) -> None:
     rng = random.Random(13)
     people = [f"H{i:02d}" for i in range(12)]
-    proxy = CuttableProxy()
-    await proxy.start()
-    through_proxy = pg.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     platform = await FakeRelayPlatform().start()
     async with aiohttp.ClientSession() as http:
-        server = ServeProcess(through_proxy, platform.url, tmp_path / "serve.log")
+        server = ServeProcess(proxy.url_for(pg), platform.url, tmp_path / "serve.log")
         await server.start(http)
         traffic = Traffic(http, lambda: server.url)
         talking = asyncio.gather(*(traffic.converse(p, rng, pause=0.6) for p in people))
@@ -139,6 +137,45 @@ async def test_database_outage_answers_503_and_recovers(pg: str, tmp_path: Path)
     await platform.stop()
     counts = assert_exactly_once(outcome, traffic.acked, people, platform)
     print(f"database outage: 503s={traffic.unavailable} {counts}")
+
+
+async def test_connections_dropped_silently_cost_seconds_not_minutes(
+    pg: str, tmp_path: Path, proxy: CuttableProxy
+) -> None:
+    """A firewall forgets every connection to the database at once (no FIN, no RST: packets
+    just vanish), then lets new ones through. Without a bound each statement in flight would
+    wait for TCP to give up, for minutes; with ``command_timeout_seconds`` the process answers
+    503 meanwhile, reconnects once it can, and finishes every conversation exactly once."""
+    rng = random.Random(17)
+    people = [f"F{i:02d}" for i in range(12)]
+    platform = await FakeRelayPlatform().start()
+    async with aiohttp.ClientSession() as http:
+        server = ServeProcess(
+            proxy.url_for(pg),
+            platform.url,
+            tmp_path / "serve.log",
+            DXBOT_DATABASE_COMMAND_TIMEOUT_SECONDS="1",
+        )
+        await server.start(http)
+        traffic = Traffic(http, lambda: server.url)
+        talking = asyncio.gather(*(traffic.converse(p, rng, pause=0.6) for p in people))
+        await asyncio.sleep(1.5)
+        proxy.freeze()
+        await asyncio.sleep(3.0)
+        async with http.get(
+            f"{server.url}/healthz", timeout=aiohttp.ClientTimeout(total=10)
+        ) as health:
+            assert health.status == 503  # said in seconds, while the connections are gone
+        unavailable = traffic.unavailable
+        proxy.thaw()
+        await asyncio.wait_for(talking, 120)
+        outcome = await wait_drained(pg, seconds=60)
+        assert server.alive
+        assert server.kill(signal.SIGTERM) == 0
+    await proxy.cut()
+    await platform.stop()
+    counts = assert_exactly_once(outcome, traffic.acked, people, platform)
+    print(f"dropped connections: 503s during={unavailable} refused={traffic.refused} {counts}")
 
 
 async def _terminate_backends(url: str) -> None:
