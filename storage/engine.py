@@ -11,6 +11,10 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 # How long a write waits for another process's lock on the SQLite file before failing.
 BUSY_TIMEOUT_SECONDS = 30.0
+# PostgreSQL connections older than this are replaced when next taken from the pool, unused.
+# Firewalls commonly forget connections idle for an hour; the pre-ping of a forgotten one would
+# wait the whole command timeout before its replacement (a morning's first request, say).
+RECYCLE_SECONDS = 1800
 
 
 def create_engine(
@@ -35,6 +39,7 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        pool_recycle=RECYCLE_SECONDS,
         connect_args={
             # asyncpg prepares every statement and PostgreSQL may then settle on one generic
             # plan, made while the inbox and outbox were nearly empty; for the claims that plan
