@@ -19,15 +19,14 @@ import random
 import statistics
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bench import common
 from bench.common import table
+from tests.builders import jst
 
-JST = ZoneInfo("Asia/Tokyo")
 GROUPS = [f"部会{n}" for n in range(1, 9)]
 SECTION_ROOTS = [
     "市民", "税務", "福祉", "会計", "総務", "企画", "財政", "防災", "環境", "農林",
@@ -37,10 +36,6 @@ SECTION_ROOTS = [
 SECTIONS = [f"{root}課" for root in SECTION_ROOTS] + [f"{root}係" for root in SECTION_ROOTS]
 PATH = ("received", "triage", "solution", "pilot", "implemented", "closed")
 TITLES = ["申請書の転記", "窓口予約", "会議資料", "旅費精算", "庁内問い合わせ", "押印の廃止"]
-
-
-def jst(*args: int) -> datetime:
-    return datetime(*args, tzinfo=JST).astimezone(UTC)
 
 
 NOW = jst(2027, 1, 4, 9)  # a Monday, the first business day after 年末年始

@@ -82,7 +82,7 @@ def signed_rows(events: list[tuple[str, str]], prefix: str) -> Any:
             separators=(",", ":"),
         )
         base = b"v1:" + ts.encode() + b":" + body.encode()
-        sig = "v1=" + hmac.new(webhook.RELAY_SECRET.encode(), base, hashlib.sha256).hexdigest()
+        sig = "v1=" + hmac.new(servers.RELAY_SECRET.encode(), base, hashlib.sha256).hexdigest()
         yield ["application/json", ts, sig, body]
 
 

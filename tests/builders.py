@@ -101,6 +101,6 @@ def make_event(
 JST = ZoneInfo("Asia/Tokyo")
 
 
-def jst(*args: int) -> datetime:
-    """A moment given in Japan's local time (year, month, day, hour …), as UTC."""
-    return datetime(*args, tzinfo=JST).astimezone(UTC)
+def jst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    """A moment given in Japan's local time, as UTC."""
+    return datetime(year, month, day, hour, minute, tzinfo=JST).astimezone(UTC)
