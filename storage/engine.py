@@ -6,6 +6,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import event, make_url
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
@@ -34,7 +35,7 @@ def create_engine(
     """
     if url.startswith("sqlite"):
         return _sqlite_engine(url, sqlite_synchronous)
-    return _create_async_engine(
+    engine = _create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -49,6 +50,24 @@ def create_engine(
             **asyncpg_timeouts(command_timeout),
         },
     )
+    _ping_times_out_as_lost(engine.sync_engine.dialect)
+    return engine
+
+
+def _ping_times_out_as_lost(dialect: Dialect) -> None:
+    """A pre-ping that times out means the network forgot the connection: report it unusable
+    (``do_ping`` returns False), so the pool replaces it for this same checkout. SQLAlchemy
+    treats only DBAPI errors as a lost connection, and asyncpg's timeout is a plain
+    ``TimeoutError``: each forgotten connection in the pool would fail one caller instead."""
+    ping = dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        try:
+            return ping(dbapi_connection)
+        except TimeoutError:
+            return False
+
+    dialect.do_ping = do_ping  # type: ignore[method-assign]
 
 
 def asyncpg_timeouts(seconds: float | None) -> dict[str, float]:

@@ -79,3 +79,25 @@ async def test_the_ack_path_s_own_pool_is_bounded_too(
     finally:
         await writer.close()
         await engine.dispose()
+
+
+async def test_forgotten_pooled_connections_are_replaced_without_failing_a_caller(
+    postgres_url: str, proxy: CuttableProxy
+) -> None:
+    """The network forgets the idle pool's connections but lets new ones through: each
+    checkout's pre-ping times out, and the pool reconnects for that same caller."""
+    engine = create_engine(proxy.url_for(postgres_url), pool_size=3, command_timeout=TIMEOUT)
+    try:
+        async with asyncio.timeout(HANG):
+            held = [await engine.connect() for _ in range(3)]
+            for conn in held:
+                assert await conn.scalar(text("SELECT 1")) == 1
+            for conn in held:
+                await conn.close()  # back to the pool, idle
+            proxy.freeze()
+            proxy.thaw()  # the pooled connections are dead; new ones get through
+            for n in range(4):
+                async with engine.connect() as conn:
+                    assert await conn.scalar(text(f"SELECT {n}")) == n
+    finally:
+        await engine.dispose()
