@@ -40,6 +40,9 @@ _LOOP_TURNS_TO_READ_A_REQUEST = 3
 # same (p50 13 -> 49 ms) until they took 4 events. A claim is at most one event per person.
 BACKLOG_SHARE = 6
 BATCH_MIN_EVENTS = 4
+# After a statement timed out: the wait itself paced the retries; this keeps them from
+# spinning should a timeout ever come at once.
+TIMEOUT_PAUSE_SECONDS = 0.05
 
 
 class _Turn(NamedTuple):
@@ -230,7 +233,13 @@ class InboxWorker:
         self._observe(time.perf_counter() - started)
 
     async def _failed(self, row_id: int, event: Event | None, exc: BaseException) -> None:
-        if isinstance(exc, DBAPIError | OSError | StaleDataError):
+        if isinstance(exc, TimeoutError):
+            # The database did not answer within ``command_timeout_seconds`` (a lock held for
+            # long, as by a migration beside running processes; a network gone quiet): nothing
+            # is wrong with the event, so it stays pending, uncounted, and no one is told sorry.
+            log.warning("inbox row %s: the database did not answer in time; it waits", row_id)
+            await asyncio.sleep(TIMEOUT_PAUSE_SECONDS)
+        elif isinstance(exc, DBAPIError | OSError | StaleDataError):
             # StaleDataError: a form changed under us (optimistic version check); try again.
             await self._count_failure(row_id, event, exc)
         else:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from bot import inbox
 from bot.app import App
 from bot.context import Context
 from bot.messages import Choice
 from handlers import register as register_features
+from storage.models import InboxEvent
 from tests.builders import make_event
 from tests.harness import harness
 
@@ -121,3 +125,26 @@ async def test_listener_error_is_apologised_and_not_retried(database_url: str) -
         again = await bot.runtime.worker.handle_pending()
     assert len(answer) == 1 and "エラーが発生しました" in answer[0]
     assert again == 0
+
+
+async def test_a_database_timeout_is_not_the_event_s_fault(database_url: str) -> None:
+    """A statement that outlived ``command_timeout_seconds`` (a lock held by a migration, a
+    network gone quiet) leaves the event pending and uncounted, with no apology: once the
+    database answers, it is handled as if nothing had happened."""
+    stalls = 6  # more than inbox.max_attempts: counted, the event would have been given up
+
+    def slow_database(app: App) -> None:
+        @app.message(r"^待って$")
+        async def wait(ctx: Context) -> None:
+            nonlocal stalls
+            if stalls:
+                stalls -= 1
+                raise TimeoutError  # what asyncpg raises when command_timeout runs out
+            await ctx.say("お待たせしました")
+
+    async with harness(database_url, register=slow_database) as bot:
+        answer = await bot.say("待って")  # handling retries until the database answers
+        async with bot.runtime.sessions() as session:
+            event = (await session.scalars(select(InboxEvent))).one()
+    assert stalls == 0 and answer == ["お待たせしました"]
+    assert event.status == inbox.DONE and event.attempts == 0
