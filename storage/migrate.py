@@ -45,19 +45,22 @@ def _header(source: str) -> str:
     return source if cut < 0 else source[:cut]
 
 
-def _module_body(path: Path) -> list[ast.stmt]:
+def _revision_ids(path: Path) -> tuple[str | None, set[str]]:
+    """``revision`` and the ``down_revision`` ids of one version file, read without running it:
+    from its header, or from the whole file where the header does not assign both."""
     source = path.read_text(encoding="utf-8")
     try:
-        return ast.parse(_header(source), str(path)).body
+        found = _ids_in(ast.parse(_header(source), str(path)).body)
     except SyntaxError:
-        return ast.parse(source, str(path)).body
+        found = None
+    return found or _ids_in(ast.parse(source, str(path)).body) or (None, set())
 
 
-def _revision_ids(path: Path) -> tuple[str | None, set[str]]:
-    """``revision`` and the ``down_revision`` ids of one version file, read without running it."""
-    revision: str | None = None
-    down: set[str] = set()
-    for node in _module_body(path):
+def _ids_in(body: list[ast.stmt]) -> tuple[str | None, set[str]] | None:
+    """The ids that ``body`` assigns; None unless it assigns both ``revision`` and
+    ``down_revision``."""
+    ids: dict[str, object] = {}
+    for node in body:
         targets: list[ast.expr]
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             targets, value = [node.target], node.value
@@ -66,12 +69,13 @@ def _revision_ids(path: Path) -> tuple[str | None, set[str]]:
         else:
             continue
         for name in (t.id for t in targets if isinstance(t, ast.Name)):
-            if name == "revision":
-                revision = ast.literal_eval(value)
-            elif name == "down_revision":
-                found = ast.literal_eval(value)  # None, an id, or a tuple of ids (a merge)
-                down |= {found} if isinstance(found, str) else set(found or ())
-    return revision, down
+            if name in ("revision", "down_revision"):
+                ids[name] = ast.literal_eval(value)
+    if len(ids) < 2:
+        return None
+    revision, down = ids["revision"], ids["down_revision"]  # down: None, an id, or a merge's ids
+    parents = {down} if isinstance(down, str) else set(down) if isinstance(down, tuple) else set()
+    return (revision if isinstance(revision, str) else None), parents
 
 
 def heads(versions: Path) -> set[str]:

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from storage.migrate import MIGRATIONS, head_revision
+from storage.migrate import MIGRATIONS, MigrationFailed, head_revision
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -102,6 +102,8 @@ async def create_if_empty(engine: AsyncEngine) -> bool:
         if not isinstance(connection, InlineConnection):
             raise TypeError(f"not dxbot's SQLite connection: {type(connection).__name__}")
         return await connection.transaction(build)
+    except sqlite3.Error as exc:  # rolled back: the file is as it was; say why, as a migration
+        raise MigrationFailed(f"building the schema from {SNAPSHOT.name} failed: {exc}") from exc
     finally:
         await greenlet_spawn(raw.close)
 

@@ -55,11 +55,15 @@ def test_heads_follow_merges_and_see_a_fork(tmp_path: Path) -> None:
     assert migrate.heads(tmp_path) == {"m1"}
 
 
-def test_a_docstring_with_def_in_it_does_not_hide_the_ids(tmp_path: Path) -> None:
-    """Only the part before the first ``def`` is parsed, unless that part is not Python."""
-    (tmp_path / "a.py").write_text('"""First.\ndef is just a word here\n"""\nrevision = "a1"\n')
+def test_ids_are_read_wherever_the_file_puts_them(tmp_path: Path) -> None:
+    """Only the part before the first ``def`` is parsed, unless it is not Python (a docstring
+    with "def" at a line's start) or does not assign both ids (they come after a ``def``)."""
+    (tmp_path / "a.py").write_text(
+        '"""First.\ndef is just a word here\n"""\nrevision = "a1"\ndown_revision = None\n'
+    )
     (tmp_path / "b.py").write_text('revision = "b1"\ndown_revision = "a1"\ndef upgrade(): ...\n')
-    assert migrate.heads(tmp_path) == {"b1"}
+    (tmp_path / "c.py").write_text('def upgrade(): ...\nrevision = "c1"\ndown_revision = "b1"\n')
+    assert migrate.heads(tmp_path) == {"c1"}
 
 
 async def _tables(url: str) -> set[str]:

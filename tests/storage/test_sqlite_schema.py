@@ -19,8 +19,12 @@ from tests.conftest import fast_settings
 Schema = set[tuple[str, str, str, str]]
 
 
+# The file-level settings a migration could change (``PRAGMA user_version = …``).
+PRAGMAS = ("user_version", "application_id", "auto_vacuum", "encoding", "page_size")
+
+
 def _contents(path: Path) -> tuple[Schema, dict[str, list[tuple[Any, ...]]]]:
-    """Every schema entry of the file, and every table's rows."""
+    """Every schema entry of the file, every table's rows, and its file-level settings."""
     with closing(sqlite3.connect(path)) as conn:
         schema: Schema = set(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
         rows = {
@@ -28,6 +32,7 @@ def _contents(path: Path) -> tuple[Schema, dict[str, list[tuple[Any, ...]]]]:
             for (type_, name, _, _) in schema
             if type_ == "table"
         }
+        rows |= {f"PRAGMA {name}": list(conn.execute(f"PRAGMA {name}")) for name in PRAGMAS}
     return schema, rows
 
 
@@ -62,7 +67,8 @@ async def test_the_snapshot_is_at_the_head(tmp_path: Path) -> None:
     await _migrated(path)
     with closing(sqlite3.connect(path)) as conn:
         expected = sqlite_schema.dump(conn, migrate.head_revision() or "")
-    assert sqlite_schema.SNAPSHOT.read_text(encoding="utf-8") == expected
+    written = sqlite_schema.SNAPSHOT.read_text(encoding="utf-8")
+    assert written == expected, "the migrations changed: run python -m storage.sqlite_schema"
 
 
 async def test_a_town_s_first_start_builds_the_schema_without_a_child(
@@ -118,8 +124,8 @@ async def test_a_failing_snapshot_leaves_the_database_empty(
     text = sqlite_schema.SNAPSHOT.read_text(encoding="utf-8")
     broken.write_text(text + "CREATE TABLE inbox (note TEXT);\n", encoding="utf-8")
     monkeypatch.setattr(sqlite_schema, "SNAPSHOT", broken)
-    with pytest.raises(sqlite3.OperationalError, match="inbox already exists"):
-        await _from_snapshot(tmp_path / "new.db")
+    with pytest.raises(migrate.MigrationFailed, match="inbox already exists"):
+        await _from_snapshot(tmp_path / "new.db")  # serve: the "could not migrate" exit 3
     schema, _ = _contents(tmp_path / "new.db")
     assert schema == set()
 
