@@ -47,3 +47,5 @@ def test_install_from_a_wheelhouse_without_the_index(tmp_path: Path) -> None:
         target / "bin" / "dxbot", "chat", "--user", "田中", input="ヘルプ\n", env=env, cwd=tmp_path
     )
     assert "できること" in chat.stdout
+    # The wheel carries the schema snapshot (package data), so a new file needs no migration.
+    assert "no schema snapshot" not in chat.stdout + chat.stderr
