@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.util import greenlet_spawn
 
 from bot import inbox
 from bot.events import Event
@@ -83,7 +82,7 @@ class SqliteWriter:
         from storage import sqlite_inline
 
         self._engine = engine
-        self._connection_type = sqlite_inline.InlineConnection
+        self._in_transaction = sqlite_inline.in_transaction  # one call per group commit
         self._sqlite_error = sqlite3.Error
         dialect = engine.dialect
         compiled = inbox.insert_statement(dialect.name).compile(
@@ -103,20 +102,10 @@ class SqliteWriter:
             return new
 
         try:
-            return await self._in_transaction(insert_rows)
+            return await self._in_transaction(self._engine, insert_rows)
         except self._sqlite_error as exc:
             # Answer as SQLAlchemy would (the server maps this to 503), without the values.
             raise OperationalError("INSERT INTO inbox …", None, exc) from exc
-
-    async def _in_transaction(self, work: Callable[[sqlite3.Connection], set[Key]]) -> set[Key]:
-        raw = await self._engine.raw_connection()  # waits while another transaction runs
-        try:
-            connection = raw.driver_connection
-            if not isinstance(connection, self._connection_type):
-                raise TypeError(f"not dxbot's SQLite connection: {type(connection).__name__}")
-            return await connection.transaction(work)
-        finally:
-            await greenlet_spawn(raw.close)
 
     async def close(self) -> None:
         """The connection is the engine's, which the runtime disposes of."""

@@ -27,7 +27,10 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 
@@ -210,3 +213,19 @@ async def connect(path: str, *, offload_commit: bool, busy_timeout: float) -> In
     """Open ``path`` for use on this thread (and the commit thread: hence no same-thread check)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
     return InlineConnection(conn, offload_commit=offload_commit, busy_timeout=busy_timeout)
+
+
+async def in_transaction(engine: AsyncEngine, work: Callable[[sqlite3.Connection], T]) -> T:
+    """``InlineConnection.transaction`` on ``engine``'s one connection, checked out of its pool
+    for the call: it waits while another transaction of this process runs, and none runs
+    meanwhile."""
+    from sqlalchemy.util import greenlet_spawn
+
+    raw = await engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        if not isinstance(connection, InlineConnection):
+            raise TypeError(f"not dxbot's SQLite connection: {type(connection).__name__}")
+        return await connection.transaction(work)
+    finally:
+        await greenlet_spawn(raw.close)

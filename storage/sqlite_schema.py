@@ -81,9 +81,7 @@ async def create_if_empty(engine: AsyncEngine) -> bool:
     """Build the head schema in a database that has nothing yet; False if it has anything (or
     the snapshot is not at the head), for the migrations to deal with. All or nothing: the
     statements run in one ``BEGIN IMMEDIATE`` transaction."""
-    from sqlalchemy.util import greenlet_spawn
-
-    from storage.sqlite_inline import InlineConnection
+    from storage.sqlite_inline import in_transaction
 
     wanted = _current_statements()
     if wanted is None:
@@ -96,16 +94,10 @@ async def create_if_empty(engine: AsyncEngine) -> bool:
             conn.execute(statement)
         return True
 
-    raw = await engine.raw_connection()
     try:
-        connection = raw.driver_connection
-        if not isinstance(connection, InlineConnection):
-            raise TypeError(f"not dxbot's SQLite connection: {type(connection).__name__}")
-        return await connection.transaction(build)
+        return await in_transaction(engine, build)
     except sqlite3.Error as exc:  # rolled back: the file is as it was; say why, as a migration
         raise MigrationFailed(f"building the schema from {SNAPSHOT.name} failed: {exc}") from exc
-    finally:
-        await greenlet_spawn(raw.close)
 
 
 async def _migrated_dump() -> str:
