@@ -179,11 +179,11 @@ class Runtime:
         head = migrate.head_revision()
         if await sqlite_schema.create_if_empty(self.engine):
             log.info("created the SQLite database's schema at %s", head)
-        elif path is None:  # in memory: only this process's connection sees it
-            log.info("migrating the SQLite database to %s", head)
+            return
+        log.info("migrating the SQLite database to %s", head)
+        if path is None:  # in memory: only this process's connection sees it
             await migrate.upgrade(self.engine)
         else:  # a child, so that this long-lived process never loads Alembic
-            log.info("migrating the SQLite database to %s", head)
             await migrate.upgrade_in_child(self.settings.database.url)
 
     async def start(self) -> None:
