@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,32 @@ def _drain(platform: str, t0: float, t1: float, prefix: str, acked: int) -> floa
     return max(ours, default=t1) - t1
 
 
+@dataclass(frozen=True)
+class Saturation:
+    prefix: str  # the events' ids and people start with it
+    t0: float
+    t1: float
+    load: dict[str, Any]  # wrk's summary
+    delivered: int  # events whose answer the platform received between t0 and t1
+
+
+def saturate(
+    url: str, platform: str, work: Path, count: int, args: argparse.Namespace
+) -> Saturation:
+    """wrk, 32 connections, ``args.seconds`` on ``count`` unique signed form steps; what the
+    fake platform received for them meanwhile."""
+    path = work / "sat.tsv"
+    prefix = f"sat{uuid.uuid4().hex[:8]}"
+    common.write_requests(
+        path, RELAY_HEADERS, signed_rows(form_events(count, prefix, args.help), prefix)
+    )
+    t0 = time.time()
+    load = common.run_wrk(url, path, connections=32, seconds=args.seconds)
+    t1 = time.time()
+    rows = platform_stats(platform, t0, rows=True)["rows"]
+    return Saturation(prefix, t0, t1, load, handled_events(rows, prefix, t1))
+
+
 def run_dxbot(backend: str, platform: str, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"target": f"dxbot-{backend}"}
     with tempfile.TemporaryDirectory(prefix=f"bench-e2e-{backend}-") as tmp:
@@ -198,23 +225,14 @@ def run_dxbot(backend: str, platform: str, args: argparse.Namespace) -> dict[str
             result["idle_rss_mb"] = server.rss_mb()
             url = f"{base}/hooks/relay"
             # (1) saturation
-            path = work / "sat.tsv"
-            count = int(args.cap * args.seconds) + 2000
-            prefix = f"sat{uuid.uuid4().hex[:8]}"
-            common.write_requests(
-                path, RELAY_HEADERS, signed_rows(form_events(count, prefix, args.help), prefix)
-            )
-            t0 = time.time()
-            load = common.run_wrk(url, path, connections=32, seconds=args.seconds)
-            t1 = time.time()
-            acked = load["requests"] - load["errors"]
-            in_window = handled_events(platform_stats(platform, t0, rows=True)["rows"], prefix, t1)
-            result["ack_rps"] = load["rps"]
-            result["delivered_rps"] = in_window / (t1 - t0)
-            result["backlog_at_end"] = acked - in_window
-            result["load_errors"] = load["errors"]
+            sat = saturate(url, platform, work, int(args.cap * args.seconds) + 2000, args)
+            acked = sat.load["requests"] - sat.load["errors"]
+            result["ack_rps"] = sat.load["rps"]
+            result["delivered_rps"] = sat.delivered / (sat.t1 - sat.t0)
+            result["backlog_at_end"] = acked - sat.delivered
+            result["load_errors"] = sat.load["errors"]
             # drain (bounded)
-            result["drain_s"] = _drain(platform, t0, t1, prefix, acked)
+            result["drain_s"] = _drain(platform, sat.t0, sat.t1, sat.prefix, acked)
             # (2) latency at a fixed rate
             prefix = f"lat{uuid.uuid4().hex[:8]}"
             t2 = time.time()
@@ -242,21 +260,11 @@ def run_limit_relay(platform: str, args: argparse.Namespace) -> dict[str, float]
         procs = webhook._server("relay", "--outbound", platform)(port, work)
         with common.stopping(procs):
             procs[-1].wait_http(f"http://127.0.0.1:{port}/healthz")
-            path = work / "sat.tsv"
-            prefix = f"rel{uuid.uuid4().hex[:8]}"
-            count = int(LIMIT_CAP * args.seconds)
-            common.write_requests(
-                path, RELAY_HEADERS, signed_rows(form_events(count, prefix, args.help), prefix)
-            )
-            t0 = time.time()
-            load = common.run_wrk(
-                f"http://127.0.0.1:{port}/hooks/relay", path, connections=32, seconds=args.seconds
-            )
-            t1 = time.time()
-            rows = platform_stats(platform, t0, rows=True)["rows"]
+            url = f"http://127.0.0.1:{port}/hooks/relay"
+            sat = saturate(url, platform, work, int(LIMIT_CAP * args.seconds), args)
             return {
-                "ack_rps": float(load["rps"]),
-                "delivered_rps": handled_events(rows, prefix, t1) / (t1 - t0),
+                "ack_rps": float(sat.load["rps"]),
+                "delivered_rps": sat.delivered / (sat.t1 - sat.t0),
             }
 
 
