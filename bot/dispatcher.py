@@ -457,14 +457,15 @@ class OutboxDispatcher:
         self._wakeup.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        while self._inflight:
+        while True:
+            # A claim that began before the stop (a record's, a batch's) may start sends
+            # while its commit ends: they are waited for (or abandoned) too.
+            await self._recorder.stop()
+            if not self._inflight:
+                return
             _, late = await asyncio.wait(
                 set(self._inflight), timeout=max(0.0, deadline - loop.time())
             )
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-            # A claim that began before the stop (a record's, a batch's) may have started
-            # sends meanwhile: they are waited for (or abandoned) too.
-            await self._recorder.stop()
-        await self._recorder.stop()

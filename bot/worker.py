@@ -128,10 +128,6 @@ class InboxWorker:
             count += taken
         return count
 
-    async def handle_next(self) -> bool:
-        """Handle the next batch of pending events, if any. Returns whether any was taken."""
-        return await self.handle_batch() > 0
-
     async def handle_batch(self) -> int:
         """Handle up to ``batch_size`` pending events in one transaction; returns the count."""
         return (await self._turn()).taken

@@ -103,7 +103,7 @@ async def test_kill_during_handling_rolls_back_and_handles_once_later(database_u
     dying = _runtime(database_url, sender, register=slow)
     await dying.prepare()
     await dying.accept(make_event("slow", event_id="killed"))
-    task = asyncio.create_task(dying.worker.handle_next())
+    task = asyncio.create_task(dying.worker.handle_batch())
     await asyncio.wait_for(entered.wait(), 5)
     task.cancel()  # the process dies here
     await asyncio.gather(task, return_exceptions=True)
