@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,9 @@ log = logging.getLogger(__name__)
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "config" / "locales"
 DEFAULT_LOCALE = "ja"
+# A site's own names, written into the catalogues where ``{name}`` stands in the text: towns
+# call their policy section 情報政策課, 総合政策課, DX推進課 … (``[locale] policy_section``).
+DEFAULT_TERMS: Mapping[str, str] = {"policy_section": "情報政策課"}
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, str | list[str]]:
@@ -25,6 +28,16 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, str | list[st
     return flat
 
 
+def _with_terms(value: str | list[str], terms: Mapping[str, str]) -> str | list[str]:
+    """``value`` with each ``{term}`` replaced once, at load: the text's own placeholders
+    stay for ``Catalog.t``."""
+    if isinstance(value, list):
+        return [str(_with_terms(item, terms)) for item in value]
+    for name, term in terms.items():
+        value = value.replace(f"{{{name}}}", term)
+    return value
+
+
 class Catalog:
     """Text for every locale, looked up by dotted key with a Japanese fallback."""
 
@@ -35,12 +48,20 @@ class Catalog:
         self.default = default
 
     @classmethod
-    def load(cls, directory: Path = LOCALES_DIR, default: str = DEFAULT_LOCALE) -> Catalog:
+    def load(
+        cls,
+        directory: Path = LOCALES_DIR,
+        default: str = DEFAULT_LOCALE,
+        terms: Mapping[str, str] = DEFAULT_TERMS,
+    ) -> Catalog:
+        """Every ``*.toml`` of ``directory``, with the site's ``terms`` written in."""
         tables: dict[str, dict[str, str | list[str]]] = {}
+        terms = {**DEFAULT_TERMS, **terms}
         for path in sorted(directory.glob("*.toml")):
             # ja.toml, ja.forms.toml … all belong to "ja"; one file per feature stays small.
             locale = path.stem.split(".", 1)[0]
-            table = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
+            flat = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
+            table = {key: _with_terms(value, terms) for key, value in flat.items()}
             clash = tables.setdefault(locale, {}).keys() & table.keys()
             if clash:
                 raise ValueError(f"{path.name} repeats keys: {sorted(clash)}")
@@ -53,6 +74,10 @@ class Catalog:
 
     def keys(self, locale: str) -> set[str]:
         return set(self._tables[locale])
+
+    def has(self, locale: str | None, key: str) -> bool:
+        """Whether ``key`` has a text in ``locale`` or the default locale."""
+        return self._raw(locale, key) is not None
 
     def resolve(self, locale: str | None) -> str:
         return locale if locale in self._tables else self.default
@@ -72,10 +97,20 @@ class Catalog:
             return key
         text = "\n".join(raw) if isinstance(raw, list) else raw
         try:
-            return text.format(**values) if values else text
+            return text.format(**self._listed(locale, values)) if values else text
         except (KeyError, IndexError, ValueError):
             log.error("bad placeholders for locale key %s", key)
             return text
+
+    def _listed(self, locale: str | None, values: dict[str, Any]) -> dict[str, Any]:
+        """Values with each list or tuple joined by the locale's ``forms.list_separator``."""
+        if not any(isinstance(value, list | tuple) for value in values.values()):
+            return values
+        separator = self.t(locale, "forms.list_separator")
+        return {
+            name: separator.join(map(str, value)) if isinstance(value, list | tuple) else value
+            for name, value in values.items()
+        }
 
     def words(self, key: str, locales: Iterable[str] | None = None) -> list[str]:
         """Every locale's list under ``key`` (keywords users may type in any language)."""

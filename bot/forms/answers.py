@@ -268,7 +268,18 @@ def _check_unit(word: str, unit: str | None) -> None:
     if word == _HOURS_AND_A_HALF:
         known = ("minutes", 60)
     if (known is not None and known[0] != unit) or word in _OTHER_UNITS:
-        raise InvalidAnswer("wrong_unit", unit=unit, typed=word)
+        raise _wrong_unit(word, unit)
+
+
+def _wrong_unit(word: str, unit: str | None) -> InvalidAnswer:
+    """A refusal that says which unit the question takes (「分か時間で」, not 「数字だけで」)."""
+    if unit == "minutes":
+        return InvalidAnswer("wrong_unit_minutes", typed=word)
+    if unit == "people":
+        return InvalidAnswer("wrong_unit_people", typed=word)
+    if unit == "times":
+        return InvalidAnswer("wrong_unit_times", typed=word)
+    return InvalidAnswer("wrong_unit", typed=word)
 
 
 def _with_unit(amount: Fraction, word: str, unit: str | None) -> Fraction:
@@ -321,8 +332,9 @@ def _choice_number(match: re.Match[str]) -> int:
     return int(digits) if len(digits) <= 6 else 10**6  # int() refuses thousands of digits
 
 
-def _labels(options: Sequence[Option]) -> str:
-    return "、".join(option.label for option in options)
+def _labels(options: Sequence[Option]) -> tuple[str, ...]:
+    """The labels to list in a refusal: the catalogue joins them in the reader's language."""
+    return tuple(option.label for option in options)
 
 
 def parse_choice(text: str, options: Sequence[Option]) -> str:

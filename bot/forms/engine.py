@@ -160,6 +160,8 @@ class FormEngine:
             await self._settle_pending(ctx, form, row, pending, kind, arg)
             return
         control = self._control(ctx, kind, arg)
+        if control == "keep" and (row.step == SUMMARY or row.step not in row.answers):
+            control = None  # nothing to keep: 「そのまま」 is the answer itself
         if control is not None:
             await self._control_step(ctx, form, row, control)
         elif row.step == SUMMARY:
@@ -173,7 +175,7 @@ class FormEngine:
         if kind != "text":
             return None
         word = fold(arg)
-        for name in ("back", "skip", "cancel", "restart", "help"):
+        for name in ("back", "skip", "cancel", "restart", "help", "keep"):
             if word in {fold(w) for w in ctx.app.catalog.words(f"forms.words.{name}")}:
                 return name
         return None
@@ -199,6 +201,8 @@ class FormEngine:
             await self._back(ctx, form, row)
         elif control == "skip":
             await self._skip(ctx, form, row)
+        elif control == "keep":
+            await self._accept(ctx, form, row, form.step(row.step), row.answers[row.step])
 
     async def _back(self, ctx: Context, form: FormDefinition, row: FormSession) -> None:
         trail = list(row.progress.get("trail", []))

@@ -71,7 +71,7 @@ async def test_full_report_with_mistakes_back_edit_and_full_width(database_url: 
         assert "6. 1回あたりの所要時間: 60分" in text
         assert "7. 関係する職員数: 5人" in text
         assert "8. 解決のアイデア: (なし)" in text
-        assert "9. 部会からの連絡: はい" in text
+        assert "9. 部会からの連絡可否: はい" in text
         assert set(bot.last_choices()) == {"送信する", "修正する", "やめる"}
 
         edit = await bot.say("２を修正")

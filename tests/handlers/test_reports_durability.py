@@ -82,7 +82,7 @@ async def test_idle_form_is_nudged_once_then_kept_as_a_draft(database_url: str) 
         receipt = await bot.say("送信")
         assert "R8-0001" in receipt[0]
         nothing = await bot.command("resume")
-        assert "再開できる下書きがありません" in nothing[0]
+        assert "その下書きは再開できません" in nothing[0]
 
 
 async def test_routing_by_section_then_keyword_then_policy_queue(database_url: str) -> None:

@@ -100,3 +100,34 @@ async def test_a_button_from_an_earlier_question_is_refused(database_url: str) -
         await bot.say("アンケート")
         stale = await bot.deliver(make_event(action_id="form", value="answer:yes"))
         assert "今の質問のもの" in stale[0].text and "(1/3)" in stale[0].text
+
+
+async def test_keep_takes_the_current_answer_again_and_is_an_answer_where_there_is_none(
+    database_url: str,
+) -> None:
+    """「そのまま」 after 戻る or an edit moves on without retyping; at a question not answered
+    yet it is what the person typed (here: not a date, so the question is asked again)."""
+    submitted: list[dict[str, Any]] = []
+    async with harness(
+        database_url, register=_with_survey(submitted), clock=FrozenClock(NOW)
+    ) as bot:
+        await bot.say("アンケート")
+        await bot.say("1、3")
+        await bot.say("20回")
+        back = await bot.say("戻る")
+        assert back[0].startswith("(2/4) 月に何回") and "いまの回答: 20" in back[0]
+        assert "(変えない場合は「そのまま」と送ってください)" in back[0]
+        kept = await bot.say("そのまま")
+        assert kept[0].startswith("(3/4) いつまでに")
+        not_yet = await bot.say("そのまま")
+        assert not_yet[0].startswith("日付で入力してください") and "(3/4)" in not_yet[0]
+        await bot.say("明日")
+        await bot.say("はい")
+        edit = await bot.say("2を修正")
+        assert edit[0].startswith("(2/4) 月に何回")
+        summary = await bot.say("変更なし")
+        assert "2. sheets: 20" in summary[0]
+        await bot.say("送信")
+    assert submitted == [
+        {"tools": ["paper", "chat"], "sheets": 20, "due": "2026-12-02", "agree": True},
+    ]
