@@ -203,7 +203,7 @@ def _forms_ok(text: CliText) -> bool:
 def _duty_problems(settings: Settings) -> list[tuple[str, str]]:
     """[[duties]] rules and reminder offsets, read the way the reminder job will read them."""
     problems: list[tuple[str, str]] = []
-    catalog = Catalog.load(default=settings.locale.default)
+    catalog = Catalog.load(default=settings.locale.default, terms=settings.locale.terms())
     offsets = [("duty.default_reminders", o) for o in settings.duty.default_reminders]
     for n, duty in enumerate(settings.duties, start=1):
         try:

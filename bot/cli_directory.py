@@ -55,7 +55,7 @@ async def run(
     # The import and export code is loaded here, not with the CLI: `dxbot serve` never needs it.
     from handlers.directory_import import ImportRequest, import_directory
 
-    catalog = Catalog.load(default=settings.locale.default)
+    catalog = Catalog.load(default=settings.locale.default, terms=settings.locale.terms())
     if args.directory_command == "export":
         return await _export(args, settings, sessions, catalog, text)
     request = ImportRequest(

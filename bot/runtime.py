@@ -100,7 +100,9 @@ class Runtime:
             command_timeout=settings.database.command_timeout_seconds,
         )
         self.sessions = session_factory(self.engine)
-        self.catalog = catalog or Catalog.load(default=settings.locale.default)
+        self.catalog = catalog or Catalog.load(
+            default=settings.locale.default, terms=settings.locale.terms()
+        )
         self.app = App(
             self.catalog,
             clock=self.clock,

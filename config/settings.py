@@ -186,6 +186,12 @@ class InboxSettings(BaseModel):
 class LocaleSettings(BaseModel):
     default: Literal["ja", "en"] = "ja"
     timezone: str = "Asia/Tokyo"
+    # What this town calls its policy section (情報政策課, 総合政策課 …): staff are told to ask it.
+    policy_section: str = Field("情報政策課", min_length=1, max_length=40, pattern=r"^[^{}\s]+$")
+
+    def terms(self) -> dict[str, str]:
+        """The site's names the catalogues write in (``bot.i18n.Catalog.load``)."""
+        return {"policy_section": self.policy_section}
 
     @field_validator("timezone")
     @classmethod

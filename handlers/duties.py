@@ -27,6 +27,7 @@ from storage.duties import Duty, DutyOccurrence
 
 UPCOMING = timedelta(days=14)
 _QUOTED = re.compile(r"^(\S+)\s+[「\"](.+?)[」\"]\s+(.+)$")
+_OFFSET_SEPARATOR = re.compile(r"[,、，]")
 
 
 async def my_duties(ctx: Context) -> None:
@@ -110,7 +111,7 @@ async def snooze(ctx: Context) -> None:
     parts = normalize(ctx.args).split(" ")
     days = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 1
     calendar = calendar_of(ctx.app)
-    # "1日延期": nothing tomorrow (business day); reminders resume the business day after.
+    # The snooze button: nothing tomorrow (business day); reminders resume the business day after.
     skipped = calendar.add_business_days(calendar.today(ctx.app.clock.now()), max(1, days))
     row.snoozed_until = calendar.at(calendar.add_business_days(skipped, 1), 0, 0)
     await ctx.say(
@@ -187,7 +188,7 @@ async def _change(ctx: Context, text: str) -> None:
     options, rule_text = _options(ctx, rest)
     try:
         rule = parse_rule(rule_text) if rule_text else None
-        offsets = [o for o in options.get("reminders", "").split(",") if o]
+        offsets = _offsets(options.get("reminders", ""))
         for offset in offsets:
             parse_offset(offset)
     except RuleError as error:
@@ -274,6 +275,11 @@ def _options(ctx: Context, text: str) -> tuple[dict[str, str], str]:
     return found, text.strip()
 
 
+def _offsets(text: str) -> list[str]:
+    """Reminder offsets as typed after ``通知:``; 「、」 and 「，」 separate them as 「,」 does."""
+    return [offset for offset in _OFFSET_SEPARATOR.split(text) if offset]
+
+
 async def _add(ctx: Context, text: str) -> None:
     options, text = _options(ctx, text)
     found = _QUOTED.match(text)
@@ -283,8 +289,7 @@ async def _add(ctx: Context, text: str) -> None:
     group, title, rule_text = found.groups()
     try:
         rule = parse_rule(rule_text)
-        offsets = options.get("reminders", "").split(",")
-        offsets = [o for o in offsets if o]
+        offsets = _offsets(options.get("reminders", ""))
         for offset in offsets:
             parse_offset(offset)
     except RuleError as error:

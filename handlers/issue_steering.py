@@ -88,10 +88,13 @@ async def assign_issue(ctx: Context) -> None:
     if target.startswith("@") and len(target) > 1:
         issue.assignee = target[1:]
         after = target
+    elif not access_of(ctx).sees_all:
+        await ctx.say(ctx.t("issues.group_change_denied", number=issue.number))
+        return
     else:
         known = await working_groups(ctx.session, ctx.app.settings)
         group = {fold(g.name): g.name for g in known}.get(fold(target))
-        if group is None or not access_of(ctx).sees_all:
+        if group is None:
             names = ctx.t("forms.list_separator").join(g.name for g in known) or "-"
             await ctx.say(ctx.t("issues.unknown_group", group=target, groups=names))
             return
@@ -147,12 +150,19 @@ async def whoami(ctx: Context) -> None:
             "issues.whoami",
             name=ctx.user.name if ctx.user else ctx.event.user.id,
             id=ctx.event.user.id,
-            adapter=ctx.event.adapter,
+            platform=_named(ctx, "platforms", ctx.event.adapter),
             role=ctx.t(f"roles.{access.role}"),
             groups=groups,
-            language=ctx.locale,
+            language=_named(ctx, "languages", ctx.locale),
         )
     )
+
+
+def _named(ctx: Context, table: str, name: str) -> str:
+    """A platform's or language's name for people, or its code where the catalogue has none
+    (an adapter added by a site)."""
+    key = f"{table}.{name}"
+    return ctx.t(key) if ctx.app.catalog.has(ctx.locale, key) else name
 
 
 def register(app: App) -> None:

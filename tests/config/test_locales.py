@@ -37,3 +37,27 @@ def test_missing_key_falls_back_to_japanese_then_shows_the_key() -> None:
     assert catalog.t("en", "a", n=1) == "あ 1"
     assert catalog.t("en", "nope") == "nope"
     assert catalog.t("ja", "a") == "あ {n}"
+
+
+def test_a_site_term_is_written_in_at_load_and_lists_join_in_the_readers_language() -> None:
+    catalog = Catalog.load(terms={"policy_section": "総合政策課"})
+    assert "総合政策課へご連絡ください" in catalog.t("ja", "errors.internal")
+    assert catalog.t("ja", "roles.policy") == "総合政策課"
+    assert "{policy_section}" not in catalog.t("en", "roles.policy")
+    assert Catalog.load().t("ja", "roles.policy") == "情報政策課"
+    labels = ("毎日", "毎週")
+    assert catalog.t("ja", "answers.invalid.not_a_choice", choices=labels).endswith("毎日、毎週")
+    assert catalog.t("en", "answers.invalid.not_a_choice", choices=labels).endswith("毎日, 毎週")
+    assert catalog.has("en", "platforms.relay") and not catalog.has("ja", "platforms.teams")
+
+
+def test_a_policy_section_name_that_would_break_the_messages_is_a_settings_error() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from config.settings import LocaleSettings
+
+    assert LocaleSettings(policy_section="DX推進課").terms() == {"policy_section": "DX推進課"}
+    for bad in ("", "総合 政策課", "{x}", "x" * 41):
+        with pytest.raises(ValidationError):
+            LocaleSettings(policy_section=bad)

@@ -95,7 +95,7 @@ async def test_dry_run_reports_every_problem_by_row_and_column_and_changes_nothi
         "staff_errors.csv 6行目「言語」: 言語「fr」は使えません"
         "(ja / en のどれかを書くか、空欄にしてください)。",
         "staff_errors.csv 8行目「部会」: 部会「福祉部会」は"
-        "部会シートにも登録済みの部会にもありません。",
+        "部会シートにも登録済みの部会にもありません。部会シートに加えるか、部会名を直してください。",
     ]
     assert await _count(sessions, staff_directory) == 0
     assert await _count(sessions, WorkingGroup) == 0
@@ -355,7 +355,7 @@ async def test_a_directory_leader_can_move_their_groups_issue(
         # Leaving the directory takes the rights with it.
         await _load(bot, _without(tmp_path, "L1"), deactivate_missing=True)
         gone = await bot.command("move R8-0001 解決策検討", user="L1")
-        assert any("以上の方が使える" in text for text in gone)
+        assert any("の権限が必要な" in text for text in gone)
 
 
 def _without(tmp_path: Path, user: str) -> Path:

@@ -140,7 +140,7 @@ async def test_done_stops_reminders_and_overdue_escalates(database_url: str) -> 
         overdue = await bot.command("overdue", user="P1")
         assert "新着課題の確認" in overdue[0]
         denied = await bot.command("overdue", user="L1")
-        assert "以上の方が使える" in denied[0]
+        assert "の権限が必要な" in denied[0]
         done = await bot.command(f"done {number}", user="L2")
         assert "完了にしました" in done[0]
         clock.set(jst(2026, 12, 9, 9, 0))
@@ -169,7 +169,7 @@ async def test_snooze_and_duty_add_from_chat(database_url: str) -> None:
     clock = FrozenClock(jst(2026, 12, 1, 10, 0))
     async with _bot(database_url, clock, []) as bot:
         refused = await bot.command("duty add 窓口部会 「週次確認」 毎週月曜 9:00", user="L1")
-        assert "以上の方が使える" in refused[0]
+        assert "の権限が必要な" in refused[0]
         bad = await bot.command("duty add 窓口部会 「週次確認」 毎週げつよう", user="P1")
         assert "使い方" in bad[-1]
         added = await bot.command(
@@ -187,6 +187,25 @@ async def test_snooze_and_duty_add_from_chat(database_url: str) -> None:
         assert "まで止めます" in snoozed[0]
         clock.set(jst(2026, 12, 8, 9, 0))
         assert await tick(bot) == []  # snoozed: no overdue chase
+
+
+async def test_reminder_times_typed_the_japanese_way_are_separated_by_a_japanese_comma(
+    database_url: str,
+) -> None:
+    """通知:3営業日前9:00、当日9:00 — 「、」 (and 「，」) separate offsets as 「,」 does."""
+    from storage.duties import Duty
+
+    clock = FrozenClock(jst(2026, 12, 1, 10, 0))
+    async with _bot(database_url, clock, []) as bot:
+        added = await bot.command(
+            "duty add 窓口部会 「週次確認」 毎週月曜 9:00 通知:3営業日前9:00、当日9:00", user="P1"
+        )
+        async with bot.runtime.sessions() as session:
+            duty = await session.scalar(select(Duty).where(Duty.title == "週次確認"))
+        assert "「週次確認」を登録しました" in added[0]
+        assert duty is not None and duty.reminders == {"offsets": ["3営業日前9:00", "当日9:00"]}
+        clock.set(jst(2026, 12, 2, 9, 0))  # Wednesday: three business days before Monday
+        assert {r for r, _ in await tick(bot)} == {"user:L1", "user:L2"}
 
 
 async def test_two_schedulers_on_postgresql_send_each_reminder_once(postgres_url: str) -> None:
@@ -212,7 +231,7 @@ async def test_policy_staff_change_and_remove_a_duty_from_chat(database_url: str
         listed = await bot.command("duty list", user="L1")
         number = listed[0].split("[")[1].split("]")[0]
         refused = await bot.command(f"duty remove {number}", user="L1")
-        assert "以上の方が使える" in refused[0]
+        assert "の権限が必要な" in refused[0]
         changed = await bot.command(f"duty change {number} 毎週火曜 10:00", user="P1")
         assert f"[{number}]「週次確認」を変更しました" in changed[0]
         clock.set(jst(2026, 12, 7, 9, 0))  # Monday: no longer the day
@@ -224,7 +243,7 @@ async def test_policy_staff_change_and_remove_a_duty_from_chat(database_url: str
         clock.set(jst(2026, 12, 15, 9, 1))
         assert await tick(bot) == []
         gone = await bot.command(f"duty change {number} 毎週水曜", user="P1")
-        assert "という役割はありません" in gone[0]
+        assert "という定例予定はありません" in gone[0]
 
 
 async def test_typing_1_after_a_reminder_in_a_chat_without_buttons_marks_it_done(

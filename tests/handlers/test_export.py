@@ -31,7 +31,7 @@ HEADERS = [
     "所属課",
     "状況",
     "部会",
-    "推定年間削減時間",
+    "推定削減時間(年間)",
     "賛同数",
     "現状の課題",
     "あるべき姿",
@@ -117,7 +117,7 @@ async def test_csv_holds_every_visible_issue_newest_first(database_url: str) -> 
     assert newest["現状の課題"] == TRICKY  # comma, quote and line break survive
     assert newest["業務名"].startswith("'=")  # never a formula in Excel
     assert newest["状況"] == "受付" and newest["部会"] == "窓口部会"
-    assert newest["推定年間削減時間"] == "375" and newest["賛同数"] == "4"
+    assert newest["推定削減時間(年間)"] == "375" and newest["賛同数"] == "4"
     assert newest["発生頻度"] == "毎日" and newest["連絡可"] == "はい"
     assert newest["報告者"] == "職員S3" and newest["報告日"] == "2026-12-01"
     assert queued["状況"] == "課題整理" and queued["発生頻度"] == "毎週"
@@ -143,7 +143,7 @@ async def test_xlsx_has_a_bold_header_numbers_and_real_dates(database_url: str) 
     assert row["現状の課題"].value == TRICKY
     assert row["業務名"].value == '=HYPERLINK("http://example.invalid")'
     assert row["業務名"].data_type == "s"  # stored as text, not a formula
-    assert row["推定年間削減時間"].value == 375 and row["賛同数"].value == 4
+    assert row["推定削減時間(年間)"].value == 375 and row["賛同数"].value == 4
     assert isinstance(row["報告日"].value, datetime)
     assert row["報告日"].value.date().isoformat() == "2026-12-01"
     assert sheet.max_row == 4 and sheet.freeze_panes == "A2"
@@ -202,7 +202,7 @@ async def test_staff_are_refused_politely(database_url: str) -> None:
         texts, file = await _export(bot, "export csv", user="S1")
     assert file is None
     assert texts == [
-        "申し訳ありません。「/dx export」はDX推進リーダー以上の方が使えるコマンドです。"
+        "申し訳ありません。「/dx export」はDX推進リーダーの権限が必要なコマンドです。"
         "必要な場合は情報政策課にご相談ください。"
     ]
 

@@ -38,7 +38,7 @@ async def _issue(bot: Harness, number: str) -> Issue:
     return issue
 
 
-DENIED = ("権限がありません", "以上の方が使える")
+DENIED = ("権限がありません", "の権限が必要な")
 
 # (command, user, allowed?) — the role × command matrix.
 MATRIX = [
@@ -182,6 +182,50 @@ async def test_search_and_whoami(database_url: str) -> None:
     assert "検索結果(1件)" in found[0] and "R8-0001「窓口予約」" in found[0]
     assert "見つかりませんでした" in none[0]
     assert "鈴木 一郎" in me[0] and "DX推進リーダー" in me[0] and "窓口部会" in me[0]
+    # The platform and language by their names, not their codes (relay, ja).
+    assert "(ID: L1、中継(LoGoチャットなど))" in me[0] and "表示言語: 日本語" in me[0]
+
+
+async def test_a_leader_hears_why_a_group_stays_and_policy_staff_which_groups_exist(
+    database_url: str,
+) -> None:
+    """Two refusals of ``/dx assign``, each with its own reason and what to do instead."""
+    async with _bot(database_url) as bot:
+        await _seed(bot)
+        leader = await bot.command("assign R8-0001 ペーパーレス部会", user="L1")
+        policy = await bot.command("assign R8-0003 広報部会", user="P1")
+        person = await bot.command("assign R8-0001 @L1", user="L1")
+        issue = await _issue(bot, "R8-0001")
+    assert leader == [
+        "担当の部会を変えられるのは情報政策課だけです。担当者を決める場合は"
+        "「/dx assign R8-0001 @ユーザーID」と送ってください(IDは「/dx whoami」で確認できます)。"
+    ]
+    prefix = "「広報部会」という部会はありません。次の中から部会名を指定してください: "
+    assert policy[0].startswith(prefix)
+    assert set(policy[0].removeprefix(prefix).split("、")) == {"窓口部会", "ペーパーレス部会"}
+    assert "R8-0001 の担当を @L1 にしました" in person[-1]
+    assert (issue.working_group, issue.assignee) == ("窓口部会", "L1")
+
+
+async def test_a_town_that_calls_its_policy_section_otherwise_reads_its_own_name(
+    database_url: str,
+) -> None:
+    """``[locale] policy_section``: 総合政策課 where the messages send people to policy staff."""
+    async with harness(
+        database_url,
+        clock=FrozenClock(NOW),
+        groups=GROUPS,
+        policy=POLICY,
+        locale={"policy_section": "総合政策課"},
+    ) as bot:
+        await _seed(bot)
+        leader = await bot.command("assign R8-0001 ペーパーレス部会", user="L1")
+        denied = await bot.command("overdue", user="S1")
+        me = await bot.command("whoami", user="P1")
+    assert leader[0].startswith("担当の部会を変えられるのは総合政策課だけです。")
+    assert "総合政策課の権限が必要なコマンドです。必要な場合は総合政策課にご相談" in denied[0]
+    assert "役割: 総合政策課" in me[0]
+    assert not any("情報政策課" in text for text in [*leader, *denied, *me])
 
 
 async def test_buttons_run_commands_through_the_same_guard(database_url: str) -> None:
@@ -199,7 +243,7 @@ async def test_buttons_run_commands_through_the_same_guard(database_url: str) ->
         forged = await bot.deliver(
             make_event(action_id=button.action_id, value="move R8-0001 解決策検討", user="S1")
         )
-        assert any("以上の方が使える" in m.text for m in forged)
+        assert any("の権限が必要な" in m.text for m in forged)
         assert shown
     async with _bot(database_url) as bot:
         async with bot.runtime.sessions() as session, session.begin():

@@ -106,7 +106,7 @@ async def test_similar_issue_records_support_instead_of_a_duplicate(database_url
         assert "似ている課題" in check[0] and "R8-0001「住民票の交付」" in check[0]
         assert "同じ課題です(R8-0001)" in bot.last_choices("U002")
         supported = await bot.press("同じ課題です(R8-0001)", user="U002")
-        assert "R8-0001 への賛同として記録しました(賛同 1件)" in supported[0]
+        assert "R8-0001 への賛同として記録しました(賛同 1人)" in supported[0]
 
         third = await _report(bot, REPORT_ANSWERS, user="U003")
         assert third
