@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 import sys
 import tomllib
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError
+from sqlalchemy.exc import DBAPIError
 
 from bot import cli_directory, cli_ops
 from bot import logging as bot_logging
@@ -23,16 +26,25 @@ from config.settings import Settings, load_settings
 from storage import migrate
 from storage.engine import create_engine, session_factory
 from storage.migrate import MigrationFailed
-from storage.sqlite_lock import DatabaseInUse
+from storage.sqlite_lock import DatabaseInUse, SQLiteLock, database_path
 
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
 EXIT_IN_USE = 4
+EXIT_PORT = 8
+
+
+def _version() -> str:
+    try:
+        return version("dxbot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dxbot", description="dxbot: DX推進 chatbot")
     parser.add_argument("--config", help="TOML settings file (default: $DXBOT_CONFIG)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the webhook server, inbox worker and outbox")
     commands.add_parser("migrate", help="bring the database schema up to date")
@@ -106,7 +118,7 @@ def _secrets(settings: Settings) -> list[str]:
 
 
 async def _serve(settings: Settings, text: CliText) -> int:
-    from bot.server import serve
+    from bot.server import PortUnavailable, serve
 
     runtime = Runtime(settings)
     try:
@@ -114,6 +126,10 @@ async def _serve(settings: Settings, text: CliText) -> int:
     except (SchemaOutOfDate, MigrationFailed, DatabaseInUse) as exc:
         await runtime.engine.dispose()
         return _refused(exc, text)
+    except PortUnavailable as exc:
+        http = settings.http
+        print(text("port_in_use", host=http.host, port=http.port, detail=exc), file=sys.stderr)
+        return EXIT_PORT
     return 0
 
 
@@ -128,12 +144,23 @@ def _refused(exc: SchemaOutOfDate | MigrationFailed | DatabaseInUse, text: CliTe
 
 
 async def _migrate(settings: Settings, text: CliText) -> int:
+    """Like ``serve``, it takes a SQLite file's lock: never migrate under a running server."""
+    path = database_path(settings.database.url) if settings.database.is_sqlite else None
+    lock = SQLiteLock(path) if path is not None else None
+    try:
+        if lock is not None:
+            lock.acquire()
+    except DatabaseInUse as exc:
+        return _refused(exc, text)
     engine = create_engine(settings.database.url)
     try:
         await migrate.upgrade(engine)
     finally:
         await engine.dispose()
-    print(text("migrated", revision=migrate.head_revision()))
+        if lock is not None:
+            lock.release()
+    where = path.resolve() if path is not None else _redacted_url(settings.database.url)
+    print(text("migrated", database=where, revision=migrate.head_revision()))
     return 0
 
 
@@ -183,6 +210,10 @@ async def _directory(args: argparse.Namespace, settings: Settings, text: CliText
 
 
 async def _outbox(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
+    missing = cli_ops.missing_sqlite_file(settings)
+    if missing is not None:
+        print(text("database_missing", path=missing), file=sys.stderr)
+        return cli_ops.EXIT_DATABASE
     engine = create_engine(settings.database.url)
     try:
         return await cli_ops.run_outbox(settings, args, session_factory(engine), text)
@@ -190,10 +221,10 @@ async def _outbox(args: argparse.Namespace, settings: Settings, text: CliText) -
         await engine.dispose()
 
 
-def _forms_ok(text: CliText) -> bool:
+def _forms_ok(settings: Settings, text: CliText) -> bool:
     """Form files are configuration too: check them before anything runs."""
     try:
-        load_forms()
+        load_forms(site=settings.forms.directory)
     except (FormDefinitionError, tomllib.TOMLDecodeError) as exc:
         print(text("forms_error", detail=exc), file=sys.stderr)
         return False
@@ -253,14 +284,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         json_format=settings.logging.json_format,
         secrets=_secrets(settings),
     )
-    if not _forms_ok(text):
+    if not _forms_ok(settings, text):
         return EXIT_CONFIG
     if args.command == "config":
         return _check(settings, text)
-    if args.command == "migrate":
-        return asyncio.run(_migrate(settings, text))
     try:
+        if args.command == "migrate":
+            return asyncio.run(_migrate(settings, text))
         return _run(args, settings, text)
+    except (DBAPIError, OSError) as exc:
+        if not _unreachable(exc):
+            raise
+        detail = _masked(_reason(exc), _secrets(settings))
+        print(text("database_unreachable", detail=detail), file=sys.stderr)
+        return cli_ops.EXIT_DATABASE
     except FormDefinitionError as exc:  # a form that the features cannot use
         print(text("forms_error", detail=exc), file=sys.stderr)
         return EXIT_CONFIG
@@ -268,6 +305,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text("config_error_header"), file=sys.stderr)
         print(text("config_error_line", location="adapters", message=exc), file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether connecting to the database failed: it refused us, its host is unknown, it did
+    not answer in time, or every address of the host refused (asyncio's "Multiple exceptions")."""
+    if isinstance(exc, DBAPIError | ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    return type(exc) is OSError and str(exc).startswith("Multiple exceptions")
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words (「role "x" does not exist」), without SQLAlchemy's SQL and links."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
+def _masked(detail: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            detail = detail.replace(secret, "***")
+    return detail
 
 
 def _run(args: argparse.Namespace, settings: Settings, text: CliText) -> int:

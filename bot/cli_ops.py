@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,21 @@ from storage.models import OutboxMessage
 from storage.sqlite_lock import database_path
 
 Text = Callable[..., str]
+LIST_LIMIT = 500  # rows `outbox list` prints; it says so when there are more
 EXIT_UNSUPPORTED = 6
+EXIT_DATABASE = 7  # the database cannot be reached, or its SQLite file is not there
+
+
+def missing_sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite file the settings name, when it does not exist.
+
+    A command run outside the service's working folder or without its settings would
+    otherwise create an empty ``./dxbot.db`` and work on that, reporting success.
+    """
+    if not settings.database.is_sqlite:
+        return None
+    path = database_path(settings.database.url)
+    return None if path is None or path.is_file() else path.resolve()
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,8 +49,12 @@ def backup(settings: Settings, target: Path, text: Text) -> int:
     """SQLite's online backup API: a consistent copy while the bot keeps running."""
     source = database_path(settings.database.url) if settings.database.is_sqlite else None
     if source is None:
-        print(text("backup_postgres"))
+        print(text("backup_postgres"), file=sys.stderr)
         return EXIT_UNSUPPORTED
+    missing = missing_sqlite_file(settings)
+    if missing is not None:
+        print(text("database_missing", path=missing), file=sys.stderr)
+        return EXIT_DATABASE
     import sqlite3  # only here: a PostgreSQL `dxbot serve` never loads it (~1 MB)
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -55,24 +74,26 @@ async def list_outbox(
                 select(OutboxMessage)
                 .where(OutboxMessage.status.in_(statuses))
                 .order_by(OutboxMessage.id)
-                .limit(500)
+                .limit(LIST_LIMIT + 1)
             )
         )
     if not rows:
         print(text("outbox_empty"))
-    for row in rows:
+    for row in rows[:LIST_LIMIT]:
         target = row.conversation_key.split("|", 1)[-1]
         print(
             text(
                 "outbox_line",
                 id=row.id,
-                status=row.status,
+                status=text(f"outbox_statuses.{row.status}"),
                 adapter=row.adapter,
                 target=target,
                 attempts=row.attempts,
                 error=row.last_error or "-",
             )
         )
+    if len(rows) > LIST_LIMIT:
+        print(text("outbox_truncated", count=LIST_LIMIT))
     return 0
 
 

@@ -112,7 +112,7 @@ class Runtime:
         )
         limit = RateLimit(settings.inbox.user_rate_per_second, settings.inbox.user_burst)
         self.app.middleware(limit.middleware, first=True)  # before any database work
-        self.forms = FormEngine(load_forms())
+        self.forms = FormEngine(load_forms(site=settings.forms.directory))
         self.app.use_forms(self.forms)
         (register or load_register())(self.app)
         self.webhooks: dict[str, WebhookAdapter] = dict(webhooks or {})

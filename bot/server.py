@@ -222,6 +222,10 @@ def build_web_app(runtime: Runtime) -> web.Application:
     return app
 
 
+class PortUnavailable(OSError):
+    """The HTTP port is taken (another dxbot, another program) or may not be bound."""
+
+
 async def serve(runtime: Runtime, *, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT: stop accepting, finish in-flight work, flush the outbox."""
     await runtime.prepare()
@@ -235,7 +239,12 @@ async def serve(runtime: Runtime, *, ready: asyncio.Event | None = None) -> None
     )
     await runner.setup()
     site = web.TCPSite(runner, http.host, http.port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # nothing was accepted: stop what started, say why
+        await runner.cleanup()
+        await runtime.stop(flush_seconds=0)
+        raise PortUnavailable(exc.errno, exc.strerror or str(exc)) from exc
     log.info(
         "dxbot listening on http://%s:%s (adapters: %s)",
         http.host,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, DirectoryPath, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,7 +24,14 @@ from pydantic_settings import (
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./dxbot.db"
 
 
-class HttpSettings(BaseModel):
+class Section(BaseModel):
+    """A settings table: a key it does not know (a typo such as ``secrt``) is an error, not
+    silently ignored, so ``dxbot config check`` catches it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
@@ -33,7 +40,7 @@ class HttpSettings(BaseModel):
     public_url: str | None = None
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(Section):
     url: str = DEFAULT_DATABASE_URL
     pool_size: int = Field(10, ge=1)
     # SQLite: FULL makes every acknowledged event survive a power loss, not only a crash.
@@ -55,7 +62,7 @@ class DatabaseSettings(BaseModel):
         return self.url.startswith("sqlite")
 
 
-class RelaySettings(BaseModel):
+class RelaySettings(Section):
     secret: SecretStr | None = None
     outbound_url: str | None = None
     outbound_token: SecretStr | None = None
@@ -68,7 +75,7 @@ class RelaySettings(BaseModel):
         return self.secret is not None and bool(self.secret.get_secret_value())
 
 
-class SlackSettings(BaseModel):
+class SlackSettings(Section):
     """Slack (Events API, slash commands, interactivity); enabled by a signing secret."""
 
     signing_secret: SecretStr | None = None
@@ -82,7 +89,7 @@ class SlackSettings(BaseModel):
         return self.signing_secret is not None and bool(self.signing_secret.get_secret_value())
 
 
-class LineWorksSettings(BaseModel):
+class LineWorksSettings(Section):
     """LINE WORKS Bot API 2.0; enabled by a bot secret."""
 
     bot_id: str | None = None
@@ -100,7 +107,7 @@ class LineWorksSettings(BaseModel):
         return self.bot_secret is not None and bool(self.bot_secret.get_secret_value())
 
 
-class MatrixSettings(BaseModel):
+class MatrixSettings(Section):
     """Matrix as an application service (Synapse …); enabled by the hs_token."""
 
     # Client-Server API base of the homeserver (Synapse's client listener).
@@ -142,7 +149,7 @@ DEFAULT_RATE_LIMITS: dict[str, RateLimitSettings] = {
 }
 
 
-class OutboxSettings(BaseModel):
+class OutboxSettings(Section):
     max_attempts: int = Field(8, ge=1)
     base_delay_seconds: float = Field(1.0, gt=0)
     max_delay_seconds: float = Field(300.0, gt=0)
@@ -169,7 +176,7 @@ class OutboxSettings(BaseModel):
         return limit if limit is not None and limit.per_minute > 0 else None
 
 
-class InboxSettings(BaseModel):
+class InboxSettings(Section):
     poll_interval_seconds: float = Field(1.0, gt=0)
     # Per person: a steady rate and a burst; beyond them messages are skipped politely.
     user_rate_per_second: float = Field(3.0, gt=0)
@@ -183,7 +190,7 @@ class InboxSettings(BaseModel):
     keep_days: int = Field(30, ge=0)
 
 
-class LocaleSettings(BaseModel):
+class LocaleSettings(Section):
     default: Literal["ja", "en"] = "ja"
     timezone: str = "Asia/Tokyo"
     # What this town calls its policy section (情報政策課, 総合政策課 …): staff are told to ask it.
@@ -203,10 +210,13 @@ class LocaleSettings(BaseModel):
         return value
 
 
-class FormSettings(BaseModel):
+class FormSettings(Section):
     nudge_after_minutes: float = Field(30.0, gt=0)
     expire_after_hours: float = Field(24.0, gt=0)
     sweep_interval_seconds: float = Field(60.0, gt=0)
+    # The town's own form files (e.g. /etc/dxbot/forms): each replaces the packaged form of the
+    # same name, or adds one. Outside the installed package, so an upgrade keeps them.
+    directory: DirectoryPath | None = None
 
 
 # A typical town's sections (課); replaced by `dxbot directory import` where one exists.
@@ -235,7 +245,7 @@ DEFAULT_SECTIONS = [
 ]
 
 
-class DirectorySettings(BaseModel):
+class DirectorySettings(Section):
     sections: list[str] = Field(default_factory=lambda: list(DEFAULT_SECTIONS))
 
 
@@ -244,7 +254,7 @@ DigestDay = Literal["first", "mon", "tue", "wed", "thu", "fri"]
 CLOCK_TIME = r"^([01]?\d|2[0-3]):[0-5]\d$"  # "09:00", "9:00", "16:30"
 
 
-class WorkingGroupSettings(BaseModel):
+class WorkingGroupSettings(Section):
     """A working group (部会) and what is routed to it."""
 
     name: str
@@ -258,7 +268,7 @@ class WorkingGroupSettings(BaseModel):
     digest_time: str | None = Field(None, pattern=CLOCK_TIME)
 
 
-class PolicySettings(BaseModel):
+class PolicySettings(Section):
     """Policy staff (情報政策課): the queue for issues no working group takes."""
 
     adapter: str = "relay"
@@ -268,7 +278,7 @@ class PolicySettings(BaseModel):
     admins: list[str] = Field(default_factory=list)
 
 
-class CalendarSettings(BaseModel):
+class CalendarSettings(Section):
     """Office days: weekends, national holidays and 年末年始 are closed; towns add their own."""
 
     extra_closures: list[date] = Field(default_factory=list)
@@ -277,7 +287,7 @@ class CalendarSettings(BaseModel):
     shift: Literal["previous", "next"] = "previous"
 
 
-class DutyConfig(BaseModel):
+class DutyConfig(Section):
     """A working group's duty declared in the TOML file (``[[duties]]``)."""
 
     group: str
@@ -287,7 +297,7 @@ class DutyConfig(BaseModel):
     reminders: list[str] | None = None  # e.g. ["3bd@09:00", "0d@09:00"]
 
 
-class DutySettings(BaseModel):
+class DutySettings(Section):
     tick_seconds: float = Field(60.0, gt=0)
     # Reminders missed while the bot was down are still sent if at most this old.
     grace_minutes: float = Field(120.0, ge=0)
@@ -297,7 +307,7 @@ class DutySettings(BaseModel):
     escalate_to_policy_after_days: int = Field(5, ge=0)
 
 
-class DigestSettings(BaseModel):
+class DigestSettings(Section):
     """Scheduled digests: weekly to each working group's channel, monthly to policy staff."""
 
     enabled: bool = True
@@ -316,7 +326,7 @@ class DigestSettings(BaseModel):
     chart: bool = True  # attach a pipeline chart where the platform shows images
 
 
-class LoggingSettings(BaseModel):
+class LoggingSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
 

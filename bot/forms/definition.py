@@ -107,11 +107,14 @@ def pick(text: Localized, locale: str) -> str:
     return text.get(locale) or text.get("ja") or next(iter(text.values()), "")
 
 
-def load_forms(directory: Path = FORMS_DIR) -> dict[str, FormDefinition]:
+def load_forms(directory: Path = FORMS_DIR, site: Path | None = None) -> dict[str, FormDefinition]:
+    """Every form of ``directory``; then ``site``'s (``[forms] directory``), each replacing the
+    form of its name or adding one."""
     forms = {}
-    for path in sorted(directory.glob("*.toml")):
-        form = parse_form(tomllib.loads(path.read_text(encoding="utf-8")), path.name)
-        forms[form.name] = form
+    for folder in (directory, site):
+        for path in sorted(folder.glob("*.toml")) if folder is not None else []:
+            form = parse_form(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+            forms[form.name] = form
     return forms
 
 

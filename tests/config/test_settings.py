@@ -91,6 +91,23 @@ def test_config_check_explains_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "http.port" in err and "unknown" in err
 
 
+def test_a_misspelt_key_is_named_not_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``[relay] secrt`` would leave the relay off while config check said all is well."""
+    toml = tmp_path / "typo.toml"
+    toml.write_text(
+        '[relay]\nsecrt = "x"\n[[groups]]\nname = "窓口部会"\nleader = ["U1"]\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(toml), "config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "relay.secrt" in err and "groups.0.leader" in err
+    monkeypatch.setenv("DXBOT_HTTP_PROT", "9000")
+    assert main(["config", "check"]) == 2
+    assert "http.prot" in capsys.readouterr().err
+
+
 def test_config_check_reports_missing_file_and_bad_toml(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

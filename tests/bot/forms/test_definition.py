@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.forms.definition import FormDefinitionError, load_forms, parse_form
+from bot.forms.definition import FORMS_DIR, FormDefinitionError, load_forms, parse_form, pick
 
 STEP = {"id": "a", "type": "text", "prompt": "質問"}
 
@@ -70,11 +70,27 @@ def test_mistakes_name_the_file_step_and_key(steps: list[dict], message: str) ->
     assert "broken.toml" in str(caught.value)
 
 
-def test_config_check_reports_a_broken_form(
+def test_config_check_reports_a_broken_form_of_the_town_with_its_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "bad.toml").write_text('name = "bad"\n[[steps]]\nid = "a"\n', encoding="utf-8")
-    monkeypatch.setattr("bot.forms.definition.FORMS_DIR", tmp_path)
-    monkeypatch.setattr("bot.cli.load_forms", lambda: load_forms(tmp_path))
+    monkeypatch.setenv("DXBOT_FORMS_DIRECTORY", str(tmp_path))
     assert main(["config", "check"]) == 2
-    assert "フォーム定義" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"フォーム定義に誤りがあります: {tmp_path / 'bad.toml'} step 1 (a):" in err
+
+
+def test_a_town_form_replaces_the_packaged_one_of_its_name_and_the_others_stay(
+    tmp_path: Path,
+) -> None:
+    packaged = (FORMS_DIR / "issue_report.toml").read_text(encoding="utf-8")
+    edited = packaged.replace("困っている業務の名前を教えてください", "業務の名前は?")
+    (tmp_path / "issue_report.toml").write_text(edited, encoding="utf-8")
+    (tmp_path / "survey.toml").write_text(
+        'name = "survey"\n[[steps]]\nid = "a"\ntype = "text"\nprompt = "どうですか?"\n',
+        encoding="utf-8",
+    )
+    forms = load_forms(site=tmp_path)
+    assert set(forms) == {*load_forms(), "survey"}
+    assert pick(forms["issue_report"].step("work").prompt, "ja").startswith("業務の名前は?")
+    assert pick(load_forms()["issue_report"].step("work").prompt, "ja").startswith("困っている")
