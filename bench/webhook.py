@@ -303,13 +303,17 @@ def _profiler(args: argparse.Namespace, server: Proc, name: str) -> subprocess.P
 # ------------------------------------------------------------------ the report
 
 
+# Item 1's goal is for an event durable before its 200: SQLite's FULL (dxbot's default) and
+# PostgreSQL. The NORMAL pair is shown without a goal: a NORMAL commit may be lost to a power
+# cut, and its fast commits let handling take about three times the share of the flood (py-spy),
+# so acks/s there trade against events handled.
 RATIOS = [
     ("dxbot-sqlite / limit-durable-sqlite", "dxbot-sqlite", "limit-durable-sqlite", 0.75),
     (
         "dxbot-sqlite-normal / limit-durable-sqlite-normal",
         "dxbot-sqlite-normal",
         "limit-durable-sqlite-normal",
-        0.75,
+        None,
     ),
     ("dxbot-pg / limit-durable-pg", "dxbot-pg", "limit-durable-pg", 0.75),
     ("dxbot-sqlite / slack-bolt", "dxbot-sqlite", "slack-bolt", None),
