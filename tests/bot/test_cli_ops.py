@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,14 @@ from tests.conftest import _migrate
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test says what it sets: none of the caller's DXBOT_* variables."""
+    for name in list(os.environ):
+        if name.startswith("DXBOT_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 async def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'town.db'}"
@@ -31,9 +40,6 @@ async def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         for row in await session.scalars(select(OutboxMessage)):
             row.status, row.attempts, row.last_error = outbox.DEAD, 8, "relay answered HTTP 403"
     await engine.dispose()
-    for name in list(__import__("os").environ):
-        if name.startswith("DXBOT_"):
-            monkeypatch.delenv(name)
     monkeypatch.setenv("DXBOT_DATABASE_URL", url)
     return url
 
@@ -98,9 +104,6 @@ def test_a_command_run_away_from_the_database_says_so_and_creates_nothing(
 ) -> None:
     """Run in another folder than the service's, the default ``./dxbot.db`` is not there: the
     command refuses (exit 7) instead of making an empty database and reporting success."""
-    for name in list(__import__("os").environ):
-        if name.startswith("DXBOT_"):
-            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     assert main(command) == 7
     err = capsys.readouterr().err
@@ -114,9 +117,6 @@ def test_migrate_names_the_database_and_refuses_a_file_a_server_holds(
 ) -> None:
     from storage.sqlite_lock import SQLiteLock
 
-    for name in list(__import__("os").environ):
-        if name.startswith("DXBOT_"):
-            monkeypatch.delenv(name)
     path = tmp_path / "town.db"
     monkeypatch.setenv("DXBOT_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
     assert main(["migrate"]) == 0
@@ -141,9 +141,6 @@ def test_migrate_names_the_database_and_refuses_a_file_a_server_holds(
 def test_an_unreachable_database_is_one_clear_line_without_the_password(
     url: str, reason: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in list(__import__("os").environ):
-        if name.startswith("DXBOT_"):
-            monkeypatch.delenv(name)
     monkeypatch.setenv("DXBOT_DATABASE_URL", url)
     monkeypatch.setenv("DXBOT_DATABASE_COMMAND_TIMEOUT_SECONDS", "5")
     assert main(["outbox", "list"]) == 7
@@ -166,9 +163,6 @@ def test_serve_on_a_taken_port_says_so_and_exits_8(
 ) -> None:
     import socket
 
-    for name in list(__import__("os").environ):
-        if name.startswith("DXBOT_"):
-            monkeypatch.delenv(name)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
