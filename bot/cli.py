@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import socket
 import sys
 import tomllib
@@ -14,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import cli_directory, cli_ops
 from bot import logging as bot_logging
@@ -26,12 +28,17 @@ from config.settings import Settings, load_settings
 from storage import migrate
 from storage.engine import create_engine, session_factory
 from storage.migrate import MigrationFailed
-from storage.sqlite_lock import DatabaseInUse, SQLiteLock, database_path
+from storage.sqlite_lock import DatabaseInUse, LockUnusable, SQLiteLock, database_path
 
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
 EXIT_IN_USE = 4
 EXIT_PORT = 8
+# SQLSTATE classes of a server that will not let us in: 08 connection, 28 authorization,
+# 3D no such database, 53300 too many connections, 57P03 starting up or shutting down.
+_REFUSED_STATES = ("08", "28", "3D", "53300", "57P03")
+Refusal = SchemaOutOfDate | MigrationFailed | DatabaseInUse | LockUnusable
+REFUSALS = (SchemaOutOfDate, MigrationFailed, DatabaseInUse, LockUnusable)
 
 
 def _version() -> str:
@@ -123,21 +130,25 @@ async def _serve(settings: Settings, text: CliText) -> int:
     runtime = Runtime(settings)
     try:
         await serve(runtime)
-    except (SchemaOutOfDate, MigrationFailed, DatabaseInUse) as exc:
+    except REFUSALS as exc:
         await runtime.engine.dispose()
         return _refused(exc, text)
     except PortUnavailable as exc:
         http = settings.http
-        print(text("port_in_use", host=http.host, port=http.port, detail=exc), file=sys.stderr)
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(text("port_in_use", host=http.host, port=http.port, detail=reason), file=sys.stderr)
         return EXIT_PORT
     return 0
 
 
-def _refused(exc: SchemaOutOfDate | MigrationFailed | DatabaseInUse, text: CliText) -> int:
+def _refused(exc: Refusal, text: CliText) -> int:
     """Say why the database cannot be served; the exit code tells a service manager."""
     if isinstance(exc, DatabaseInUse):
         print(text("database_in_use", path=exc), file=sys.stderr)
         return EXIT_IN_USE
+    if isinstance(exc, LockUnusable):
+        print(text("lock_unusable", path=exc.path, detail=exc.reason), file=sys.stderr)
+        return cli_ops.EXIT_DATABASE
     key = "migration_failed" if isinstance(exc, MigrationFailed) else "schema_out_of_date"
     print(text(key, detail=exc), file=sys.stderr)
     return EXIT_SCHEMA
@@ -150,13 +161,19 @@ async def _migrate(settings: Settings, text: CliText) -> int:
     try:
         if lock is not None:
             lock.acquire()
-    except DatabaseInUse as exc:
+        engine = create_engine(settings.database.url)
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+    except (DatabaseInUse, LockUnusable) as exc:
         return _refused(exc, text)
-    engine = create_engine(settings.database.url)
-    try:
-        await migrate.upgrade(engine)
+    except DBAPIError as exc:
+        if _unreachable(exc):
+            raise
+        print(text("migration_failed", detail=_reason(exc)), file=sys.stderr)
+        return EXIT_SCHEMA
     finally:
-        await engine.dispose()
         if lock is not None:
             lock.release()
     where = path.resolve() if path is not None else _redacted_url(settings.database.url)
@@ -168,7 +185,7 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
     runtime = Runtime(settings, webhooks={}, senders={"console": ConsoleAdapter()})
     try:
         await runtime.prepare()
-    except (SchemaOutOfDate, MigrationFailed, DatabaseInUse) as exc:
+    except REFUSALS as exc:
         await runtime.engine.dispose()
         return _refused(exc, text)
 
@@ -195,30 +212,53 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
 async def _directory(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
     """Like ``serve``: SQLite is brought up to date if allowed, PostgreSQL must be migrated."""
     db = settings.database
+    if _missing(settings, text):
+        return cli_ops.EXIT_DATABASE
     engine = create_engine(db.url, sqlite_synchronous=db.sqlite_synchronous)
     try:
-        if not await migrate.is_up_to_date(engine):
-            if not (db.is_sqlite and db.auto_migrate_sqlite):
-                current = await migrate.current_revision(engine)
-                detail = f"{current or 'none'} != {migrate.head_revision()}"
-                print(text("schema_out_of_date", detail=detail), file=sys.stderr)
-                return EXIT_SCHEMA
-            await migrate.upgrade(engine)
+        if not await _schema_ready(engine, settings, text, upgrade_sqlite=True):
+            return EXIT_SCHEMA
         return await cli_directory.run(args, settings, session_factory(engine), text)
     finally:
         await engine.dispose()
 
 
 async def _outbox(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
-    missing = cli_ops.missing_sqlite_file(settings)
-    if missing is not None:
-        print(text("database_missing", path=missing), file=sys.stderr)
+    if _missing(settings, text):
         return cli_ops.EXIT_DATABASE
     engine = create_engine(settings.database.url)
     try:
+        if not await _schema_ready(engine, settings, text, upgrade_sqlite=False):
+            return EXIT_SCHEMA
         return await cli_ops.run_outbox(settings, args, session_factory(engine), text)
     finally:
         await engine.dispose()
+
+
+def _missing(settings: Settings, text: CliText) -> bool:
+    """Say so when the SQLite file the settings name is not there (a command run in the wrong
+    folder would otherwise make an empty database and work on it)."""
+    missing = cli_ops.missing_sqlite_file(settings)
+    if missing is not None:
+        print(text("database_missing", path=missing), file=sys.stderr)
+    return missing is not None
+
+
+async def _schema_ready(
+    engine: AsyncEngine, settings: Settings, text: CliText, *, upgrade_sqlite: bool
+) -> bool:
+    """The schema is this version's; SQLite's is brought up to date where ``upgrade_sqlite``
+    and the settings allow. Otherwise say why (exit 3)."""
+    if await migrate.is_up_to_date(engine):
+        return True
+    db = settings.database
+    if upgrade_sqlite and db.is_sqlite and db.auto_migrate_sqlite:
+        await migrate.upgrade(engine)
+        return True
+    current = await migrate.current_revision(engine)
+    detail = f"{current or 'none'} != {migrate.head_revision()}"
+    print(text("schema_out_of_date", detail=detail), file=sys.stderr)
+    return False
 
 
 def _forms_ok(settings: Settings, text: CliText) -> bool:
@@ -292,6 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return asyncio.run(_migrate(settings, text))
         return _run(args, settings, text)
+    except BrokenPipeError:  # the reader went away (`dxbot outbox list | head`): say no more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (DBAPIError, OSError) as exc:
         if not _unreachable(exc):
             raise
@@ -308,9 +351,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _unreachable(exc: BaseException) -> bool:
-    """Whether connecting to the database failed: it refused us, its host is unknown, it did
-    not answer in time, or every address of the host refused (asyncio's "Multiple exceptions")."""
-    if isinstance(exc, DBAPIError | ConnectionError | TimeoutError | socket.gaierror):
+    """Whether connecting to the database failed: it refused us (no such role or database, a
+    wrong password), its host is unknown, it did not answer in time, every address of the host
+    refused (asyncio's "Multiple exceptions"), or SQLite cannot open the file. Other database
+    errors (a missing table, a failed statement) are not about reaching it."""
+    if isinstance(exc, DBAPIError):
+        return _unreachable(exc.orig) if isinstance(exc.orig, BaseException) else False
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str):
+        return state.startswith(_REFUSED_STATES)
+    if getattr(exc, "sqlite_errorname", None) == "SQLITE_CANTOPEN":
+        return True
+    if isinstance(exc, BrokenPipeError):
+        return False
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
         return True
     return type(exc) is OSError and str(exc).startswith("Multiple exceptions")
 

@@ -227,9 +227,11 @@ class PortUnavailable(OSError):
 
 
 async def serve(runtime: Runtime, *, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT: stop accepting, finish in-flight work, flush the outbox."""
+    """Run until SIGTERM/SIGINT: stop accepting, finish in-flight work, flush the outbox.
+
+    The port is bound before handling and the scheduler start, so a taken port costs a
+    restart nothing but the schema check (no reminders run by a process about to exit)."""
     await runtime.prepare()
-    await runtime.start()
     http = runtime.settings.http
     runner = web.AppRunner(
         build_web_app(runtime),
@@ -245,6 +247,7 @@ async def serve(runtime: Runtime, *, ready: asyncio.Event | None = None) -> None
         await runner.cleanup()
         await runtime.stop(flush_seconds=0)
         raise PortUnavailable(exc.errno, exc.strerror or str(exc)) from exc
+    await runtime.start()
     log.info(
         "dxbot listening on http://%s:%s (adapters: %s)",
         http.host,

@@ -218,6 +218,12 @@ class FormSettings(Section):
     # same name, or adds one. Outside the installed package, so an upgrade keeps them.
     directory: DirectoryPath | None = None
 
+    @field_validator("directory", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``DXBOT_FORMS_DIRECTORY=`` (empty) means none, not the working folder."""
+        return None if value == "" else value
+
 
 # A typical town's sections (課); replaced by `dxbot directory import` where one exists.
 DEFAULT_SECTIONS = [

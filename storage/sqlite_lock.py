@@ -20,6 +20,16 @@ class DatabaseInUse(RuntimeError):
     """Another process already runs on this SQLite database."""
 
 
+class LockUnusable(RuntimeError):
+    """The lock file cannot be made or opened: a missing folder, or one owned by another user
+    (e.g. left by a command run as root beside a service that runs as ``dxbot``)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def database_path(url: str) -> Path | None:
     """The file behind a ``sqlite+aiosqlite:///PATH`` URL, or None for in-memory databases."""
     _, _, rest = url.partition(":///")
@@ -37,7 +47,10 @@ class SQLiteLock:
     def acquire(self) -> None:
         if fcntl is None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise LockUnusable(self.path.resolve(), exc.strerror or str(exc)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

@@ -113,7 +113,11 @@ def load_forms(directory: Path = FORMS_DIR, site: Path | None = None) -> dict[st
     forms = {}
     for folder in (directory, site):
         for path in sorted(folder.glob("*.toml")) if folder is not None else []:
-            form = parse_form(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise FormDefinitionError(f"{path}: {exc}") from exc
+            form = parse_form(data, str(path))
             forms[form.name] = form
     return forms
 

@@ -94,7 +94,14 @@ def test_backup_on_postgresql_points_to_pg_dump(
 
 
 @pytest.mark.parametrize(
-    "command", [["backup", "copy.db"], ["outbox", "list"], ["outbox", "retry"]]
+    "command",
+    [
+        ["backup", "copy.db"],
+        ["outbox", "list"],
+        ["outbox", "retry"],
+        ["directory", "export", "staff.csv"],
+        ["directory", "import", "staff.csv"],
+    ],
 )
 def test_a_command_run_away_from_the_database_says_so_and_creates_nothing(
     command: list[str],
@@ -130,15 +137,48 @@ def test_migrate_names_the_database_and_refuses_a_file_a_server_holds(
     assert "別の dxbot プロセスが使用中です" in capsys.readouterr().err
 
 
+def test_migrate_says_why_it_cannot_lock_or_migrate_instead_of_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    monkeypatch.setenv("DXBOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'no' / 'town.db'}")
+    assert main(["migrate"]) == 7
+    err = capsys.readouterr().err
+    assert f"SQLite のロックファイルを作れません: {tmp_path / 'no' / 'town.db.lock'}" in err
+    assert "Traceback" not in err
+
+    async def failing(engine: object) -> None:
+        raise IntegrityError("CREATE UNIQUE INDEX …", {}, Exception('could not create "uq"'))
+
+    monkeypatch.setenv("DXBOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'town.db'}")
+    monkeypatch.setattr("storage.migrate.upgrade", failing)
+    assert main(["migrate"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("データベースのスキーマを更新できませんでした。")
+    assert 'could not create "uq"' in err and "接続できません" not in err
+
+
+def test_a_database_without_the_schema_is_not_called_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty file (say, one an older version made in the wrong folder) has no tables."""
+    path = tmp_path / "dxbot.db"
+    sqlite3.connect(path).close()
+    monkeypatch.setenv("DXBOT_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    assert main(["outbox", "list"]) == 3
+    err = capsys.readouterr().err
+    assert "この版の dxbot と合いません" in err and "接続できません" not in err
+
+
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
         ("postgresql+asyncpg://postgres@127.0.0.1:1/test", "Connect call failed"),
-        ("postgresql+asyncpg://dxbot:s3cret-pw@no-such-host.invalid/test", ""),
-        ("postgresql+asyncpg://postgres@localhost:1/test", ""),  # refused on ::1 and 127.0.0.1
+        ("postgresql+asyncpg://dxbot@no-such-host.invalid/test", "Name or service not known"),
     ],
 )
-def test_an_unreachable_database_is_one_clear_line_without_the_password(
+def test_an_unreachable_database_is_one_clear_line(
     url: str, reason: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DXBOT_DATABASE_URL", url)
@@ -146,7 +186,81 @@ def test_an_unreachable_database_is_one_clear_line_without_the_password(
     assert main(["outbox", "list"]) == 7
     err = capsys.readouterr().err
     assert err.startswith("データベースに接続できません: ") and reason in err
-    assert "DXBOT_DATABASE_URL" in err and "Traceback" not in err and "s3cret-pw" not in err
+    assert "DXBOT_DATABASE_URL" in err and "Traceback" not in err
+
+
+def test_a_refusing_postgresql_is_unreachable_and_the_password_never_shows(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A role PostgreSQL does not know (SQLSTATE 28000) is 'cannot reach'; the message keeps the
+    driver's reason and masks the password wherever it would appear."""
+    host = postgres_url.split("@", 1)[1]
+    monkeypatch.setenv("DXBOT_DATABASE_URL", f"postgresql+asyncpg://nobody:s3cret-pw@{host}")
+    assert main(["outbox", "list"]) == 7
+    err = capsys.readouterr().err
+    assert 'role "nobody" does not exist' in err
+
+    async def leaky(*args: object) -> int:
+        raise ConnectionResetError("server said s3cret-pw")
+
+    monkeypatch.setattr("bot.cli_ops.run_outbox", leaky)
+    monkeypatch.setattr("bot.cli._schema_ready", _always_ready)
+    assert main(["outbox", "list"]) == 7
+    err = capsys.readouterr().err
+    assert "server said ***" in err and "s3cret-pw" not in err
+
+
+async def _always_ready(*args: object, **kwargs: object) -> bool:
+    return True
+
+
+def test_what_counts_as_unreachable() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from bot.cli import _unreachable
+
+    assert _unreachable(OSError("Multiple exceptions: [Errno 111] …, [Errno 111] …"))
+    assert _unreachable(TimeoutError())
+    assert not _unreachable(BrokenPipeError())
+    assert not _unreachable(OSError(13, "Permission denied"))
+    no_table = sqlite3.OperationalError("no such table: outbox")
+    assert not _unreachable(OperationalError("SELECT", {}, no_table))
+
+
+def test_a_reader_that_goes_away_ends_the_listing_quietly(db: str, tmp_path: Path) -> None:
+    """`dxbot outbox list | head -1`: no BrokenPipeError traceback once the reader has gone."""
+    import subprocess
+    import sys
+
+    from tests.conftest import run_blocking
+
+    async def many_dead() -> None:
+        engine = create_engine(db)
+        async with session_factory(engine)() as session, session.begin():
+            for n in range(600):
+                message = OutgoingMessage(f"m{n}", conversation_id="c")
+                await outbox.enqueue(session, "relay", message, NOW)
+            await session.execute(
+                OutboxMessage.__table__.update().values(status=outbox.DEAD, last_error="x" * 80)
+            )
+        await engine.dispose()
+
+    run_blocking(many_dead())
+    env = {**__import__("os").environ, "DXBOT_DATABASE_URL": db}
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "outbox", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert listing.stdout is not None and listing.stderr is not None
+    assert listing.stdout.readline().startswith(b"#1 ")
+    listing.stdout.close()  # the reader goes away with most of the 500 lines unread
+    err = listing.stderr.read().decode()
+    listing.stderr.close()
+    assert listing.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
 
 
 def test_version_is_the_installed_one(capsys: pytest.CaptureFixture[str]) -> None:

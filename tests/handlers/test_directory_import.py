@@ -395,6 +395,9 @@ def test_cli_dry_run_prints_the_report(
     monkeypatch.setenv("DXBOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'town.db'}")
     monkeypatch.delenv("DXBOT_CONFIG", raising=False)
     errors = shutil.copy(ERRORS, tmp_path / "staff.csv")
+    assert main(["directory", "import", str(STAFF), "--dry-run"]) == 7  # no database yet
+    assert "先に「dxbot migrate」を実行します" in capsys.readouterr().err
+    assert main(["migrate"]) == 0
     code = main(["directory", "import", str(errors), "--groups", str(GROUPS), "--dry-run"])
     out = capsys.readouterr().out
     assert code == 5
@@ -422,6 +425,7 @@ def test_cli_refused_import_goes_to_stderr_with_exit_5(
 ) -> None:
     monkeypatch.setenv("DXBOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'town.db'}")
     monkeypatch.delenv("DXBOT_CONFIG", raising=False)
+    assert main(["migrate"]) == 0
     assert main(["directory", "import", str(ERRORS)]) == 5
     captured = capsys.readouterr()
     assert "何も取り込んでいません" in captured.err and "3行目「ユーザーID」" in captured.err
