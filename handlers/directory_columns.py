@@ -33,7 +33,11 @@ def header_index(catalog: Catalog, kind: str, header: list[str]) -> dict[str, in
     """Column key → position, for the columns this header names (extra columns are ignored)."""
     found: dict[str, int] = {}
     for key in COLUMNS[kind]:
-        names = {fold(key), *(fold(w) for w in catalog.words(f"directory.columns.{kind}.{key}"))}
+        words = [
+            *catalog.words(f"directory.columns.{kind}.{key}"),
+            *catalog.words(f"directory.column_aliases.{kind}.{key}"),  # e.g. an older export's
+        ]
+        names = {fold(key), *(fold(w) for w in words)}
         position = next((i for i, cell in enumerate(header) if fold(cell) in names), None)
         if position is not None:
             found[key] = position

@@ -199,6 +199,9 @@ def parse_number(
     if not compact:
         raise InvalidAnswer("empty")
     value = _quantity(compact, unit, maximum)
+    if unit == "minutes" and maximum is not None and value > maximum:
+        # 「25時間」: say the bound in hours too, as the question lets people answer in hours.
+        raise InvalidAnswer("too_large_minutes", max=_plain(maximum), hours=_plain(maximum / 60))
     return _in_range(value, minimum=minimum, maximum=maximum, integer=integer)
 
 

@@ -309,7 +309,7 @@ async def test_groups_sheet_problems(
 ) -> None:
     groups = tmp_path / "groups.csv"
     groups.write_text(
-        "部会名,チャンネル,アダプター,担当課\n"
+        "部会名,チャンネル,アダプター,担当課\n"  # the column's older header is still read
         "窓口部会,room-a,relay,市民課\n"
         "窓口部会,room-b,relay,\n"
         "ペーパーレス部会,room-c,LoGo チャット,市民課\n"
@@ -320,7 +320,7 @@ async def test_groups_sheet_problems(
     assert [(p.sheet, p.row, p.column) for p in outcome.problems] == [
         ("groups.csv", 3, "部会名"),  # the same group twice
         ("groups.csv", 4, "担当課"),  # 市民課 is routed to 窓口部会 already
-        ("groups.csv", 4, "アダプター"),
+        ("groups.csv", 4, "チャットの種類"),
         ("groups.csv", 5, "部会名"),  # empty
         ("staff.csv", 3, "部会"),  # L2 leads groups this file no longer has
     ]
