@@ -68,8 +68,10 @@ def relay_from_settings(settings: Settings) -> RelayAdapter | None:
     relay = settings.relay
     if not relay.enabled or relay.secret is None:
         return None
+    previous = relay.previous_secret.get_secret_value() if relay.previous_secret else None
     return RelayAdapter(
         relay.secret.get_secret_value(),
+        previous_secret=previous or None,
         outbound_url=relay.outbound_url,
         outbound_token=relay.outbound_token.get_secret_value() if relay.outbound_token else None,
         buttons=relay.buttons,

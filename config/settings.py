@@ -64,6 +64,9 @@ class DatabaseSettings(Section):
 
 class RelaySettings(Section):
     secret: SecretStr | None = None
+    # During a change of secret: requests signed with the old one are still accepted, so the
+    # gateway and dxbot need not switch at the same second. Remove it once both use the new one.
+    previous_secret: SecretStr | None = None
     outbound_url: str | None = None
     outbound_token: SecretStr | None = None
     buttons: bool = True

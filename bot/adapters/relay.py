@@ -46,6 +46,7 @@ class RelayAdapter:
         self,
         secret: str,
         *,
+        previous_secret: str | None = None,
         outbound_url: str | None = None,
         outbound_token: str | None = None,
         buttons: bool = True,
@@ -53,7 +54,7 @@ class RelayAdapter:
         send_timeout_seconds: float = 10.0,
         http: aiohttp.ClientSession | None = None,
     ) -> None:
-        self._secret = secret
+        self._secrets = [secret] if previous_secret is None else [secret, previous_secret]
         self._outbound_url = outbound_url.rstrip("/") if outbound_url else None
         self._token = outbound_token
         self._tolerance = tolerance_seconds
@@ -73,8 +74,13 @@ class RelayAdapter:
             raise SignatureError("timestamp is not unix seconds")
         if abs(now - int(timestamp)) > self._tolerance:
             raise SignatureError("timestamp outside the allowed window")
-        expected = sign(self._secret, timestamp, request.body).encode("ascii")
-        if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
+        given = signature.encode("utf-8", "replace")
+        # Each secret is compared (no early exit): the time taken does not tell which matched.
+        matches = [
+            hmac.compare_digest(sign(secret, timestamp, request.body).encode("ascii"), given)
+            for secret in self._secrets
+        ]
+        if not any(matches):
             raise SignatureError("signature does not match")
 
     def parse(self, request: RawRequest) -> Event:

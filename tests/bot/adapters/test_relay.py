@@ -90,6 +90,28 @@ def test_verify_rejects_wrong_secret() -> None:
         RelayAdapter(RELAY_SECRET).verify(_signed(body, secret="not-the-secret"), NOW)
 
 
+def test_during_a_change_of_secret_both_are_accepted_and_nothing_else() -> None:
+    """``[relay] previous_secret``: the gateway may switch to the new secret before or after
+    dxbot restarts with it; a third value is still refused."""
+    from bot.runtime import relay_from_settings
+    from config.settings import Settings
+
+    settings = Settings.model_validate(
+        {"relay": {"secret": "new-secret", "previous_secret": RELAY_SECRET}}
+    )
+    relay = relay_from_settings(settings)
+    assert relay is not None
+    body = encode(relay_payload())
+    relay.verify(_signed(body, secret="new-secret"), NOW)
+    relay.verify(_signed(body, secret=RELAY_SECRET), NOW)
+    with pytest.raises(SignatureError, match="does not match"):
+        relay.verify(_signed(body, secret="not-the-secret"), NOW)
+    only_new = relay_from_settings(Settings.model_validate({"relay": {"secret": "new-secret"}}))
+    assert only_new is not None
+    with pytest.raises(SignatureError, match="does not match"):
+        only_new.verify(_signed(body, secret=RELAY_SECRET), NOW)
+
+
 def test_verify_rejects_signature_made_for_another_body() -> None:
     body = encode(relay_payload(text="ヘルプ"))
     other = encode(relay_payload(text="こんにちは"))
