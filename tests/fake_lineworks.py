@@ -78,7 +78,7 @@ class Delivery:
 @dataclass
 class FakeLineWorks:
     """``script``/``token_script`` hold the next answers: an int status, ``(429, seconds)``
-    (``None`` seconds: no Retry-After), ``"hang"`` (hold for ``hang_seconds``), or 401 for
+    (``None`` seconds: no rateLimit-reset), ``"hang"`` (hold for ``hang_seconds``), or 401 for
     an expired token. Nothing scripted: success."""
 
     script: deque[Any] = field(default_factory=deque)
@@ -197,7 +197,8 @@ class FakeLineWorks:
             return None
         if isinstance(step, tuple):
             status, seconds = step
-            headers = {} if seconds is None else {"Retry-After": str(seconds)}
+            # As LINE WORKS does: the seconds left in the window, in rateLimit-reset.
+            headers = {} if seconds is None else {"rateLimit-reset": str(seconds)}
             return _api_error(status, "TOO_MANY_REQUESTS", "rate limited", headers=headers)
         if step == 401:
             return _api_error(401, "UNAUTHORIZED", "Authentication failed")

@@ -86,16 +86,23 @@ def app_mention(text: str, *, user: str = "U001", channel: str = "C0GROUP01") ->
 
 
 def slash_command(
-    text: str, *, user: str = "U001", channel: str | None = None, command: str = "/dx"
+    text: str,
+    *,
+    user: str = "U001",
+    channel: str | None = None,
+    command: str = "/dx",
+    direct: bool | None = None,
 ) -> bytes:
-    """The form body of ``/dx text``."""
+    """The form body of ``/dx text``: in the bot's direct chat with ``user`` unless ``channel``
+    is given (a channel, or with ``direct`` another direct chat, Slack's "directmessage")."""
+    direct = channel is None if direct is None else direct
     fields = dict(_form(recorded("slash_command.txt")))
     fields.update(
         command=command,
         text=text,
         user_id=user,
         channel_id=channel or dm_channel(user),
-        channel_name="directmessage" if channel is None else "dx-general",
+        channel_name="directmessage" if direct else "dx-general",
         trigger_id=unique("13345224609."),
     )
     return urlencode(fields).encode("ascii")
@@ -160,6 +167,9 @@ class FakeSlack:
     ``script`` holds answers for the next API calls (not uploads): an int HTTP status, ``(429,
     seconds)`` for a rate limit, an error code such as ``"invalid_auth"`` (HTTP 200, ``ok:
     false``, as Slack answers) or ``"hang"`` to answer nothing for ``hang_seconds``.
+    ``outside`` holds conversations the bot is not in (a direct chat between two people, a
+    private channel it was not invited to): posting there fails as Slack answers it,
+    ``channel_not_found``.
     """
 
     token: str = BOT_TOKEN
@@ -167,6 +177,7 @@ class FakeSlack:
     hang_seconds: float = 5.0
     calls: list[ApiCall] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
+    outside: set[str] = field(default_factory=set)
     requests: int = 0
     root: str = ""
     _runner: web.AppRunner | None = None
@@ -234,6 +245,8 @@ class FakeSlack:
         return web.json_response(call.result)
 
     def _answer(self, method: str, args: dict[str, Any], request: web.Request) -> dict[str, Any]:
+        if method == "chat.postMessage" and args.get("channel") in self.outside:
+            return {"ok": False, "error": "channel_not_found"}
         if method == "chat.postMessage":
             ts = f"{1_700_000_000 + len(self.calls)}.{len(self.calls):06d}"
             return {"ok": True, "channel": args["channel"], "ts": ts, "message": {"ts": ts}}

@@ -74,7 +74,10 @@ MAX_QUICK_REPLIES = 13
 MAX_LABEL = 20  # action label
 MAX_POSTBACK = 300  # sent: conservative, the documented limit of postback action data
 MAX_POSTBACK_IN = 1000  # received: room for postbacks of menus set up in the console
-DEFAULT_RETRY_AFTER = 30.0  # rate limits are per minute; a 429 without Retry-After waits this
+DEFAULT_RETRY_AFTER = 30.0  # rate limits are per minute; a 429 that says no wait waits this
+# LINE WORKS tells the seconds left in the rate-limit window in this header, not Retry-After
+# (https://developers.worksmobile.com/jp/docs/rate-limits).
+RESET_HEADER = "rateLimit-reset"
 MAX_EVENT_AGE = 3600.0
 
 
@@ -173,9 +176,8 @@ class LineWorksAdapter:
         headers = {"Authorization": f"Bearer {token}"}
         try:
             async with http.post(url, json=body, headers=headers, timeout=self._timeout) as resp:
-                answer = _Answer(
-                    resp.status, resp.headers.get("Retry-After"), await read_json(resp)
-                )
+                wait = resp.headers.get(RESET_HEADER) or resp.headers.get("Retry-After")
+                answer = _Answer(resp.status, wait, await read_json(resp))
         except (aiohttp.ClientError, TimeoutError) as exc:
             reason = f"LINE WORKS unreachable: {type(exc).__name__}"
             raise DeliveryError(reason, retryable=True) from exc
@@ -356,7 +358,8 @@ def _delivery_error(answer: _Answer) -> DeliveryError:
     reason = f"LINE WORKS answered HTTP {status} {detail[:200]}".rstrip()
     if status == 429:
         retry_after = parse_retry_after(answer.retry_after)
-        wait = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
+        # A window that resets "in 0 s" may not have reset yet when the retry arrives.
+        wait = DEFAULT_RETRY_AFTER if retry_after is None else max(1.0, retry_after)
         return DeliveryError(reason, retryable=True, retry_after=wait)
     # A token refused even when fresh is likely the platform's hiccup: try again later.
     retryable = status >= 500 or status == 408 or answer.token_refused

@@ -7,9 +7,11 @@ Choices made here, and why:
 
 - A slash command (and a button press) is answered by an empty 200 once stored, Slack's
   plain acknowledgement. The real reply goes through the outbox as ``chat.postMessage`` to
-  the command's channel, like every other reply. ``response_url`` would work in channels the
-  bot has not joined, but it expires after 30 minutes and five uses, so a reply retried
-  later by the outbox could be lost.
+  the command's channel, like every other reply; a command typed in a direct chat is answered
+  in the person's direct chat with the bot (``user:ID``), because Slack sends the same
+  ``directmessage`` for a chat between two people, which the bot is not in and cannot post to.
+  ``response_url`` would work in channels the bot has not joined, but it expires after 30
+  minutes and five uses, so a reply retried later by the outbox could be lost.
 - A Slack retry (``X-Slack-Retry-Num``) is stored like any delivery: the inbox drops a known
   ``event_id``. Acking a retry without storing it could lose an event whose first delivery
   never reached the database.
@@ -52,6 +54,7 @@ from bot.adapters.slack_blocks import (
 )
 from bot.adapters.slack_inbound import (
     ADAPTER,
+    DIRECT_TO,
     IGNORED,
     header,
     is_ssl_check,
@@ -172,7 +175,7 @@ class SlackAdapter:
         self, message: OutgoingMessage, blocks: list[dict[str, Any]], key: str
     ) -> SentRef:
         client = self._web()
-        channel = message.conversation_id or await self._direct_channel(client, message.user_id)
+        channel = await self._channel(client, message)
         ref: SentRef | None = None
         attachment = message.attachment
         if attachment is None or message.choices:
@@ -197,6 +200,14 @@ class SlackAdapter:
             file = uploaded.get("file")
             ref = ref or SentRef(_text_or_none(file.get("id") if isinstance(file, dict) else None))
         return ref or SentRef()
+
+    async def _channel(self, client: AsyncWebClient, message: OutgoingMessage) -> str:
+        """Where to post: the conversation, or the bot's direct chat with a person (a message
+        to a ``user_id``, or a reply to a command typed in a direct chat)."""
+        target = message.conversation_id
+        if target is not None and target.startswith(DIRECT_TO):
+            return await self._direct_channel(client, target.removeprefix(DIRECT_TO))
+        return target or await self._direct_channel(client, message.user_id)
 
     async def _direct_channel(self, client: AsyncWebClient, user_id: str | None) -> str:
         """The bot's direct chat with ``user_id``, opened once and remembered."""

@@ -21,6 +21,9 @@ from bot.adapters.slack_blocks import unescape
 from bot.events import Conversation, ConversationKind, Event, EventType, User
 
 ADAPTER = "slack"
+# A conversation id "user:U123": the bot's direct chat with U123, opened when sent to. The same
+# form as the pending choices' per-user key, so a typed 「1」 in that chat answers its buttons.
+DIRECT_TO = "user:"
 MAX_ID_LENGTH = 200  # room for our prefixes within the inbox's 255
 MAX_TS_LENGTH = 40
 IGNORED = Ack(200, {"ok": True})
@@ -62,16 +65,19 @@ def read_event_callback(data: dict[str, Any]) -> Event | Ack:
 def read_command(form: dict[str, Any], sent_at: str) -> Event:
     """A slash command (``/dx help``) → a COMMAND Event; ``sent_at`` is the signed timestamp."""
     channel = _string(form, "channel_id", limit=MAX_ID_LENGTH)
+    user_id = _string(form, "user_id", limit=MAX_ID_LENGTH)
+    kind = _kind(channel, form.get("channel_name"))
+    # Typed in a direct chat, which may be one between two people that the bot is not in:
+    # the answer goes to the person's direct chat with the bot, which always exists.
+    reply_to = f"{DIRECT_TO}{user_id}" if kind == "direct" else channel
     return Event(
         adapter=ADAPTER,
         # Slack gives a command no event id; its trigger id is unique per invocation.
         event_id="command:" + _string(form, "trigger_id", limit=MAX_ID_LENGTH),
         type=EventType.COMMAND,
         occurred_at=_unix_time(sent_at, "X-Slack-Request-Timestamp"),
-        user=User(
-            id=_string(form, "user_id", limit=MAX_ID_LENGTH), name=_optional(form, "user_name")
-        ),
-        conversation=Conversation(id=channel, kind=_kind(channel, form.get("channel_name"))),
+        user=User(id=user_id, name=_optional(form, "user_name")),
+        conversation=Conversation(id=reply_to, kind=kind),
         command=_string(form, "command", limit=MAX_ID_LENGTH).lstrip("/"),
         text=unescape(_string(form, "text", allow_empty=True)),
     )

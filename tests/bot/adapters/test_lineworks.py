@@ -421,7 +421,8 @@ async def test_token_refused_twice_is_retryable(platform: FakeLineWorks, status:
 @pytest.mark.parametrize(
     ("step", "retryable", "retry_after"),
     [
-        ((429, 7), True, 7.0),
+        ((429, 7), True, 7.0),  # rateLimit-reset: 7
+        ((429, 0), True, 1.0),  # the window resets "now": not at once
         ((429, None), True, DEFAULT_RETRY_AFTER),
         (500, True, None),
         (503, True, None),

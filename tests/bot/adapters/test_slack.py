@@ -206,7 +206,8 @@ def test_slash_command_is_a_command_event() -> None:
     assert event.type == EventType.COMMAND
     assert (event.command, event.text) == ("dx", "help")
     assert event.user.id == "U2147483697" and event.user.name == "tanaka.hanako"
-    assert event.conversation.id == "D024BE91L" and event.is_direct
+    # Typed in a direct chat: answered in the person's direct chat with the bot.
+    assert event.conversation.id == "user:U2147483697" and event.is_direct
     assert event.event_id == "command:13345224609.738474920.8088930838d88f008e0"
     assert event.occurred_at == datetime.fromtimestamp(NOW, UTC)
 
@@ -842,6 +843,27 @@ async def test_slash_command_help_is_answered_through_the_outbox(database_url: s
     [answer] = bot.slack.posted()
     assert answer.args["channel"] == dm_channel("U200")
     assert HELP_MARK in answer.shown and "/dx help" in answer.shown
+
+
+async def test_a_command_typed_in_a_chat_between_two_people_is_answered_to_the_person(
+    database_url: str,
+) -> None:
+    """Slack sends "directmessage" for a direct chat between two colleagues too; the bot is not
+    in it, so posting there fails (channel_not_found). The answer, and a form started there,
+    go to the person's direct chat with the bot."""
+    async with slack_edge(database_url, clock=FrozenClock(REPORT_DAY)) as bot:
+        bot.slack.outside.add("D0COLLEAGUE")
+        reply = await bot.post(
+            slash_command("report", user="U300", channel="D0COLLEAGUE", direct=True)
+        )
+        await bot.settle()
+        assert reply.status == 200
+        assert bot.slack.posted(channel="D0COLLEAGUE") == []
+        started = [call.shown for call in bot.slack.posted(channel=dm_channel("U300"))]
+        assert "「課題の報告」を始めます" in started[0]
+        assert started[1].startswith("(1/9) あなたの所属課")
+        section_q = await bot.dm("市民", user="U300")  # answered in the chat with the bot
+        assert section_q == ["「市民」は「市民課」のことですか?"]
 
 
 async def test_mention_in_a_channel_is_answered_in_the_channel(database_url: str) -> None:
