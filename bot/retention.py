@@ -1,4 +1,5 @@
-"""Old rows of the two queues are deleted, so a town's database does not grow for ever.
+"""Old rows of the two queues and finished forms are deleted, so a town's database does not
+grow for ever, and what someone typed into a form they gave up on is not kept for good.
 
 An inbox row is needed while its event waits and, after that, only to recognise a duplicate
 delivery; no adapter accepts a request older than an hour (the relay and Slack refuse a stale
@@ -6,7 +7,9 @@ timestamp after minutes, LINE WORKS an ``issuedTime`` past an hour), and a Matri
 is retried only until it is acknowledged. An outbox row is needed until it is sent, then only
 to answer "was it sent?" (``dxbot outbox list`` shows dead letters). So handled events and
 finished messages go after ``inbox.keep_days`` and ``outbox.keep_days``; waiting ones are never
-touched.
+touched. A form session is needed while it is filled in or may be resumed; a submitted one lives
+on as its issue. So submitted and cancelled forms, and drafts, go ``forms.keep_days`` after they
+were last touched; a form being filled in never does.
 
 Each run deletes at most ``BATCH`` rows per table, each table in a transaction of its own: on
 SQLite the delete holds the one write lock, so it stays short. The rows looked at are the
@@ -25,6 +28,8 @@ from sqlalchemy import String, Table, delete, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import inbox, outbox
+from bot.forms import store
+from storage.forms import FormSession
 from storage.models import InboxEvent, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -34,14 +39,19 @@ EVERY_SECONDS = 60.0
 
 _INBOX = cast(Table, InboxEvent.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+_FORMS = cast(Table, FormSession.__table__)
 _INBOX_DONE = (inbox.DONE, inbox.FAILED)
 _OUTBOX_DONE = (outbox.SENT, outbox.DEAD)
+# A form being filled in is never touched; a submitted one lives on as its issue, and a
+# cancelled one or a draft left untouched that long holds what someone typed and gave up on.
+_FORMS_DONE = (store.SUBMITTED, store.CANCELLED, store.EXPIRED)
 
 
 @dataclass(frozen=True, slots=True)
 class Pruned:
     events: int
     messages: int
+    forms: int = 0
 
 
 async def prune(
@@ -50,10 +60,11 @@ async def prune(
     *,
     inbox_days: int,
     outbox_days: int,
+    form_days: int = 0,
     batch: int = BATCH,
 ) -> Pruned:
-    """Delete up to ``batch`` old rows from each queue; 0 days keeps that queue's rows."""
-    events = messages = 0
+    """Delete up to ``batch`` old rows from each table; 0 days keeps that table's rows."""
+    events = messages = forms = 0
     if inbox_days > 0:
         cutoff = now - timedelta(days=inbox_days)
         events = await _delete_oldest(sessions, _INBOX, _INBOX_DONE, "received_at", cutoff, batch)
@@ -62,9 +73,17 @@ async def prune(
         messages = await _delete_oldest(
             sessions, _OUTBOX, _OUTBOX_DONE, "created_at", cutoff, batch
         )
-    if events or messages:
-        log.info("deleted %d handled events and %d finished messages", events, messages)
-    return Pruned(events, messages)
+    if form_days > 0:
+        cutoff = now - timedelta(days=form_days)
+        forms = await _delete_oldest(sessions, _FORMS, _FORMS_DONE, "updated_at", cutoff, batch)
+    if events or messages or forms:
+        log.info(
+            "deleted %d handled events, %d finished messages and %d finished forms",
+            events,
+            messages,
+            forms,
+        )
+    return Pruned(events, messages, forms)
 
 
 async def _delete_oldest(

@@ -209,12 +209,14 @@ class Runtime:
         return result
 
     async def prune(self) -> retention.Pruned:
-        """Delete handled events and finished messages past their ``keep_days``."""
+        """Delete handled events, finished messages and finished forms past their
+        ``keep_days``."""
         return await retention.prune(
             self.sessions,
             self.clock.now(),
             inbox_days=self.settings.inbox.keep_days,
             outbox_days=self.settings.outbox.keep_days,
+            form_days=self.settings.forms.keep_days,
         )
 
     async def run_job(self, job: Job) -> None:

@@ -217,6 +217,8 @@ class FormSettings(Section):
     nudge_after_minutes: float = Field(30.0, gt=0)
     expire_after_hours: float = Field(24.0, gt=0)
     sweep_interval_seconds: float = Field(60.0, gt=0)
+    # Submitted and cancelled forms and drafts untouched this long are deleted; 0 keeps them.
+    keep_days: int = Field(90, ge=0)
     # The town's own form files (e.g. /etc/dxbot/forms): each replaces the packaged form of the
     # same name, or adds one. Outside the installed package, so an upgrade keeps them.
     directory: DirectoryPath | None = None

@@ -157,3 +157,33 @@ async def test_a_conversation_is_kept_for_its_days_then_deleted(database_url: st
             events = await session.scalar(select(func.count()).select_from(InboxEvent))
             messages = await session.scalar(select(func.count()).select_from(OutboxMessage))
         assert (events, messages) == (0, 0)
+
+
+async def test_a_form_given_up_goes_after_its_days_and_one_being_filled_in_never(
+    database_url: str,
+) -> None:
+    """Through the runtime, in Japanese: one person cancels a report, another stops half-way
+    (a draft), a third is still answering. After forms.keep_days (90) since each was last
+    touched, the cancelled form and the draft are deleted; the active one stays."""
+    from storage.forms import FormSession
+
+    clock = FrozenClock(NOW)
+    async with harness(database_url, clock=clock) as bot:
+        await bot.say("課題を報告", user="U1")
+        await bot.say("やめる", user="U1")
+        assert "やめました" in "".join(await bot.say("はい", user="U1"))
+        await bot.say("課題を報告", user="U2")
+        clock.advance(days=1)
+        await bot.say("市民課", user="U2")  # U2's last answer: day 1
+        clock.advance(days=2)
+        await bot.runtime.sweep_forms()  # idle for two days: put aside as a draft
+        await bot.say("課題を報告", user="U3")
+        clock.advance(days=87, hours=12)  # day 90.5
+        assert (await bot.runtime.prune()).forms == 1  # the cancelled one, from day 0
+        clock.advance(days=1)  # day 91.5
+        assert (await bot.runtime.prune()).forms == 1  # the draft, last touched on day 1
+        clock.advance(days=365)
+        assert (await bot.runtime.prune()).forms == 0
+        async with bot.runtime.sessions() as session:
+            left = (await session.execute(select(FormSession.user_id, FormSession.status))).all()
+        assert [tuple(row) for row in left] == [("U3", "active")]
