@@ -14,7 +14,10 @@ were last touched; a form being filled in never does.
 Each run deletes at most ``BATCH`` rows per table, each table in a transaction of its own: on
 SQLite the delete holds the one write lock, so it stays short. The rows looked at are the
 oldest ``BATCH`` finished ones by id (ids grow with time), so a run costs about the same on a
-table of a thousand rows or of millions, with no index of its own to slow the inserts.
+table of a thousand rows or of millions, with no index of its own to slow the inserts. The
+newest form session is never deleted: SQLite numbers a new row max(id) + 1, so deleting it would
+let its id come back, and an issue remembers the id of its form (``issues.form_session_id``,
+unique). The queues' ids are referred to by nothing that outlives them.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import String, Table, delete, literal_column, select
+from sqlalchemy import String, Table, delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot import inbox, outbox
 from bot.forms import store
@@ -75,7 +79,9 @@ async def prune(
         )
     if form_days > 0:
         cutoff = now - timedelta(days=form_days)
-        forms = await _delete_oldest(sessions, _FORMS, _FORMS_DONE, "updated_at", cutoff, batch)
+        forms = await _delete_oldest(
+            sessions, _FORMS, _FORMS_DONE, "updated_at", cutoff, batch, keep_newest=True
+        )
     if events or messages or forms:
         log.info(
             "deleted %d handled events, %d finished messages and %d finished forms",
@@ -93,6 +99,8 @@ async def _delete_oldest(
     stamp: str,
     cutoff: datetime,
     batch: int,
+    *,
+    keep_newest: bool = False,
 ) -> int:
     """Among the ``batch`` oldest finished rows, delete those stamped before ``cutoff``.
 
@@ -105,9 +113,12 @@ async def _delete_oldest(
     async with sessions() as session, session.begin():
         sqlite = session.get_bind().dialect.name == "sqlite"
         status = literal_column("+status", String) if sqlite else table.c.status
+        conditions: list[ColumnElement[bool]] = [status.in_(finished)]
+        if keep_newest:
+            conditions.append(table.c.id < select(func.max(table.c.id)).scalar_subquery())
         window = (
             select(table.c.id, table.c[stamp])
-            .where(status.in_(finished))
+            .where(*conditions)
             .order_by(table.c.id)
             .limit(batch)
             .with_for_update(skip_locked=True)

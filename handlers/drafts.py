@@ -26,6 +26,9 @@ async def list_drafts(ctx: Context) -> None:
             ctx.t("drafts.line", n=n, title=title, started=started, answered=len(draft.answers))
         )
     lines.append(ctx.t("drafts.footer"))
+    keep_days = ctx.app.settings.forms.keep_days
+    if keep_days > 0:
+        lines.append(ctx.t("drafts.kept_days", days=keep_days))
     await ctx.say("\n".join(lines))
 
 

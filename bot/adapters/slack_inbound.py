@@ -21,8 +21,10 @@ from bot.adapters.slack_blocks import unescape
 from bot.events import Conversation, ConversationKind, Event, EventType, User
 
 ADAPTER = "slack"
-# A conversation id "user:U123": the bot's direct chat with U123, opened when sent to. The same
-# form as the pending choices' per-user key, so a typed 「1」 in that chat answers its buttons.
+# Every direct chat is the conversation "user:U123": the bot's chat with U123, opened when sent
+# to. One id per person whatever arrives (a message, a command, a button press), so the offered
+# choices, the order of handling and the replies all share one key; a command typed in a chat
+# between two colleagues (the bot is not in it) is answered there too.
 DIRECT_TO = "user:"
 MAX_ID_LENGTH = 200  # room for our prefixes within the inbox's 255
 MAX_TS_LENGTH = 40
@@ -48,15 +50,16 @@ def read_event_callback(data: dict[str, Any]) -> Event | Ack:
     text = unescape(_string(event, "text", "event.text", allow_empty=True))
     if event_type == "app_mention":
         text = _without_mentions(text, _bot_users(data))
+    user_id = _string(event, "user", "event.user", limit=MAX_ID_LENGTH)
+    channel = _string(event, "channel", "event.channel", limit=MAX_ID_LENGTH)
     return Event(
         adapter=ADAPTER,
         event_id=_string(data, "event_id", limit=MAX_ID_LENGTH),
         type=EventType.MESSAGE,
         occurred_at=_event_time(data, event),
-        user=User(id=_string(event, "user", "event.user", limit=MAX_ID_LENGTH)),
-        conversation=Conversation(
-            id=_string(event, "channel", "event.channel", limit=MAX_ID_LENGTH),
-            kind="direct" if event_type == "message" else "group",
+        user=User(id=user_id),
+        conversation=_conversation(
+            channel, "direct" if event_type == "message" else "group", user_id
         ),
         text=text,
     )
@@ -66,10 +69,6 @@ def read_command(form: dict[str, Any], sent_at: str) -> Event:
     """A slash command (``/dx help``) → a COMMAND Event; ``sent_at`` is the signed timestamp."""
     channel = _string(form, "channel_id", limit=MAX_ID_LENGTH)
     user_id = _string(form, "user_id", limit=MAX_ID_LENGTH)
-    kind = _kind(channel, form.get("channel_name"))
-    # Typed in a direct chat, which may be one between two people that the bot is not in:
-    # the answer goes to the person's direct chat with the bot, which always exists.
-    reply_to = f"{DIRECT_TO}{user_id}" if kind == "direct" else channel
     return Event(
         adapter=ADAPTER,
         # Slack gives a command no event id; its trigger id is unique per invocation.
@@ -77,7 +76,7 @@ def read_command(form: dict[str, Any], sent_at: str) -> Event:
         type=EventType.COMMAND,
         occurred_at=_unix_time(sent_at, "X-Slack-Request-Timestamp"),
         user=User(id=user_id, name=_optional(form, "user_name")),
-        conversation=Conversation(id=reply_to, kind=kind),
+        conversation=_conversation(channel, _kind(channel, form.get("channel_name")), user_id),
         command=_string(form, "command", limit=MAX_ID_LENGTH).lstrip("/"),
         text=unescape(_string(form, "text", allow_empty=True)),
     )
@@ -108,8 +107,8 @@ def read_interaction(payload: dict[str, Any]) -> Event | Ack:
         type=EventType.ACTION,
         occurred_at=_unix_time(action_ts, "payload.actions[0].action_ts"),
         user=User(id=user_id, name=_optional(user, "name") or _optional(user, "username")),
-        conversation=Conversation(
-            id=channel, kind=_kind(channel, named.get("name") if isinstance(named, dict) else "")
+        conversation=_conversation(
+            channel, _kind(channel, named.get("name") if isinstance(named, dict) else ""), user_id
         ),
     ).as_action(_string(action, "value", "payload.actions[0].value"), message_ts)
 
@@ -176,6 +175,11 @@ def _without_mentions(text: str, bots: list[str]) -> str:
     for bot in bots:
         text = re.sub(rf"<@{re.escape(bot)}(?:\|[^>]*)?>", "", text)
     return text.strip()
+
+
+def _conversation(channel: str, kind: ConversationKind, user_id: str) -> Conversation:
+    """A channel by its id; a direct chat by its person (``DIRECT_TO``)."""
+    return Conversation(id=f"{DIRECT_TO}{user_id}" if kind == "direct" else channel, kind=kind)
 
 
 def _kind(channel_id: str, channel_name: object) -> ConversationKind:

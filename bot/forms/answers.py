@@ -201,7 +201,8 @@ def parse_number(
     value = _quantity(compact, unit, maximum)
     if unit == "minutes" and maximum is not None and value > maximum:
         # 「25時間」: say the bound in hours too, as the question lets people answer in hours.
-        raise InvalidAnswer("too_large_minutes", max=_plain(maximum), hours=_plain(maximum / 60))
+        hours = _plain(round(maximum / 60, 1))  # 1440 → 24, 100 → 1.7
+        raise InvalidAnswer("too_large_minutes", max=_plain(maximum), hours=hours)
     return _in_range(value, minimum=minimum, maximum=maximum, integer=integer)
 
 

@@ -31,7 +31,8 @@ async def sweep(
         expired = await store.idle_sessions(session, idle_since=expire_before, only_unnudged=False)
         for row in expired:
             row.status = store.EXPIRED
-            await _tell(session, row, "forms.expired", forms, catalog, clock)
+            row.updated_at = now  # a draft's forms.keep_days count from when it was put aside
+            await _tell(session, row, "forms.expired", forms, catalog, clock, settings.keep_days)
         nudged = await store.idle_sessions(session, idle_since=nudge_before, only_unnudged=True)
         for row in nudged:
             row.nudged_at = now
@@ -46,9 +47,12 @@ async def _tell(
     forms: dict[str, FormDefinition],
     catalog: Catalog,
     clock: Clock,
+    keep_days: int = 0,
 ) -> None:
     form = forms.get(row.form)
     title = pick(form.title, row.locale) if form else row.form
     text = catalog.t(row.locale, key, title=title)
+    if keep_days > 0:  # how long the draft waits (nothing typed is lost without being told)
+        text += "\n" + catalog.t(row.locale, "drafts.kept_days", days=keep_days)
     message = OutgoingMessage(text, conversation_id=row.conversation_id)
     await outbox.enqueue(session, row.adapter, message, clock.now())

@@ -164,7 +164,8 @@ async def test_a_form_given_up_goes_after_its_days_and_one_being_filled_in_never
 ) -> None:
     """Through the runtime, in Japanese: one person cancels a report, another stops half-way
     (a draft), a third is still answering. After forms.keep_days (90) since each was last
-    touched, the cancelled form and the draft are deleted; the active one stays."""
+    touched (a draft: since it was put aside, as it is told), the cancelled form and the draft
+    are deleted; the active one stays."""
     from storage.forms import FormSession
 
     clock = FrozenClock(NOW)
@@ -176,14 +177,62 @@ async def test_a_form_given_up_goes_after_its_days_and_one_being_filled_in_never
         clock.advance(days=1)
         await bot.say("市民課", user="U2")  # U2's last answer: day 1
         clock.advance(days=2)
-        await bot.runtime.sweep_forms()  # idle for two days: put aside as a draft
+        await bot.runtime.sweep_forms()  # idle for two days: put aside as a draft on day 3
+        await bot.settle()
+        assert "下書きは、一時保存してから90日たつと消えます。" in bot.sender.texts[-1]
         await bot.say("課題を報告", user="U3")
         clock.advance(days=87, hours=12)  # day 90.5
         assert (await bot.runtime.prune()).forms == 1  # the cancelled one, from day 0
-        clock.advance(days=1)  # day 91.5
-        assert (await bot.runtime.prune()).forms == 1  # the draft, last touched on day 1
+        clock.advance(days=2)  # day 92.5
+        assert (await bot.runtime.prune()).forms == 0  # the draft counts from day 3
+        clock.advance(days=1)  # day 93.5
+        assert (await bot.runtime.prune()).forms == 1
         clock.advance(days=365)
         assert (await bot.runtime.prune()).forms == 0
         async with bot.runtime.sessions() as session:
             left = (await session.execute(select(FormSession.user_id, FormSession.status))).all()
         assert [tuple(row) for row in left] == [("U3", "active")]
+
+
+async def test_after_a_quiet_spell_a_new_report_gets_a_new_id_and_is_submitted(
+    database_url: str,
+) -> None:
+    """SQLite numbers a new row max(id) + 1. Had retention deleted the newest form session (a
+    submitted report, after 90 quiet days), the next form would take its id back, and its
+    issue would clash with the old issue's unique form_session_id: the report could never be
+    sent. The newest row of each table stays."""
+    from storage.forms import FormSession
+    from storage.issues import Issue
+    from tests.seeds import REPORT_ANSWERS
+
+    work = {"S1": "会議室の予約", "S2": "公用車の運行記録", "S3": "防災無線の原稿作成"}
+    problem = {
+        "S1": "予約を紙の台帳に手で書いて管理している",
+        "S2": "運行日誌を手書きして月末にExcelへ転記している",
+        "S3": "原稿を毎回ゼロから作り、読み上げ時間を手で計っている",
+    }
+
+    async def report(user: str) -> list[str]:
+        answers = [*REPORT_ANSWERS]
+        answers[1], answers[2] = work[user], problem[user]
+        await bot.say("課題を報告", user=user)
+        for answer in answers:
+            await bot.say(answer, user=user)
+        sent = await bot.say("送信", user=user)
+        if any("似ている課題" in text for text in sent):  # same section: asked first
+            sent = await bot.say("新しい課題として送信", user=user)
+        return sent
+
+    clock = FrozenClock(NOW)
+    async with harness(database_url, clock=clock) as bot:
+        for user in ("S1", "S2"):
+            assert any("受付番号は" in text for text in await report(user))
+            clock.advance(days=1)
+        clock.advance(days=91)
+        assert (await bot.runtime.prune()).forms == 1  # S1's; S2's is the newest and stays
+        sent = await report("S3")
+        async with bot.runtime.sessions() as session:
+            ids = list(await session.scalars(select(FormSession.id).order_by(FormSession.id)))
+            issues = await session.scalar(select(func.count()).select_from(Issue))
+    assert any("受付番号は" in text for text in sent), sent
+    assert issues == 3 and len(set(ids)) == len(ids) == 2

@@ -70,6 +70,7 @@ async def test_idle_form_is_nudged_once_then_kept_as_a_draft(database_url: str) 
         assert await bot.runtime.sweep_forms() == (0, 1)
         await bot.settle()
         assert "/dx resume" in bot.sender.texts[-1]
+        assert "一時保存してから90日たつと消えます" in bot.sender.texts[-1]
         ignored = await bot.say("住民票の交付")  # the form no longer takes messages
         assert "よくわかりませんでした" in ignored[0]
         listed = await bot.command("drafts")

@@ -179,7 +179,8 @@ def test_direct_message_is_a_direct_message_event() -> None:
     assert event.event_id == "Ev0PV52K21"
     assert event.text == "課題を報告"
     assert event.user.id == "U2147483697"
-    assert event.conversation.id == "D024BE91L" and event.is_direct
+    # A direct chat is its person: one key for messages, commands and buttons.
+    assert event.conversation.id == "user:U2147483697" and event.is_direct
     assert event.occurred_at == datetime.fromtimestamp(1355517523, UTC)
 
 
@@ -224,7 +225,8 @@ def test_block_actions_is_an_action_event_with_the_wire_value() -> None:
     assert (event.action_id, event.value) == ("form", "daily")
     assert event.message_id == "1600857119.015400"
     assert event.user.id == "U2147483697" and event.user.name == "tanaka.hanako"
-    assert event.conversation.id == "D024BE91L" and event.is_direct
+    # A direct chat is its person: one key for messages, commands and buttons.
+    assert event.conversation.id == "user:U2147483697" and event.is_direct
     assert event.event_id == "action:1600857123.456789:U2147483697:1600857119.015400"
 
 
@@ -864,6 +866,20 @@ async def test_a_command_typed_in_a_chat_between_two_people_is_answered_to_the_p
         assert started[1].startswith("(1/9) あなたの所属課")
         section_q = await bot.dm("市民", user="U300")  # answered in the chat with the bot
         assert section_q == ["「市民」は「市民課」のことですか?"]
+
+
+async def test_buttons_offered_after_a_command_are_cleared_by_a_later_message_reply(
+    database_url: str,
+) -> None:
+    """The help menu offered after /dx help, then a message answered without buttons: a typed
+    「1」 afterwards is not the menu's first button. (With the command and the messages under
+    two conversation ids, the menu stayed live under the command's.)"""
+    async with slack_edge(database_url) as bot:
+        await bot.command("help", user="U300")
+        assert bot.last_buttons("U300")
+        await bot.dm("よろしく", user="U300")
+        typed = await bot.dm("1", user="U300")
+    assert not any("「課題の報告」を始めます" in text for text in typed)
 
 
 async def test_mention_in_a_channel_is_answered_in_the_channel(database_url: str) -> None:

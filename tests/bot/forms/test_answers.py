@@ -267,6 +267,7 @@ def test_number_is_a_float_when_not_integer() -> None:
         ("0.4", {"minimum": 0.5, "integer": False}, refused("too_small", min=0.5)),
         ("481", {"maximum": 480}, refused("too_large", max=480)),
         ("9時間", {"maximum": 480, "unit": "minutes"}, refused("too_large_minutes", hours=8)),
+        ("2時間", {"maximum": 100, "unit": "minutes"}, refused("too_large_minutes", hours=1.7)),
         ("2", {"minimum": 1, "maximum": 1}, refused("too_large", max=1)),
         ("31", {"maximum": 30.0}, refused("too_large", max=30)),
         ("9" * 13, {}, refused("too_large", max=999_999_999_999)),
