@@ -7,9 +7,10 @@ Choices made here, and why:
 
 - A slash command (and a button press) is answered by an empty 200 once stored, Slack's
   plain acknowledgement. The real reply goes through the outbox as ``chat.postMessage`` to
-  the command's channel, like every other reply; a command typed in a direct chat is answered
-  in the person's direct chat with the bot (``user:ID``), because Slack sends the same
-  ``directmessage`` for a chat between two people, which the bot is not in and cannot post to.
+  the command's channel, like every other reply. Every direct chat is the conversation
+  ``user:ID`` (``slack_inbound.DIRECT_TO``), opened when sent to: Slack sends the same
+  ``directmessage`` for a chat between two people, which the bot is not in and cannot post to,
+  so a command typed there is answered in the person's chat with the bot.
   ``response_url`` would work in channels the bot has not joined, but it expires after 30
   minutes and five uses, so a reply retried later by the outbox could be lost.
 - A Slack retry (``X-Slack-Retry-Num``) is stored like any delivery: the inbox drops a known
