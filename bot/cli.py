@@ -212,7 +212,7 @@ async def _chat(settings: Settings, text: CliText, user: str) -> int:
 async def _directory(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
     """Like ``serve``: SQLite is brought up to date if allowed, PostgreSQL must be migrated."""
     db = settings.database
-    if _missing(settings, text):
+    if cli_ops.sqlite_file_missing(settings, text):
         return cli_ops.EXIT_DATABASE
     engine = create_engine(db.url, sqlite_synchronous=db.sqlite_synchronous)
     try:
@@ -224,7 +224,7 @@ async def _directory(args: argparse.Namespace, settings: Settings, text: CliText
 
 
 async def _outbox(args: argparse.Namespace, settings: Settings, text: CliText) -> int:
-    if _missing(settings, text):
+    if cli_ops.sqlite_file_missing(settings, text):
         return cli_ops.EXIT_DATABASE
     engine = create_engine(settings.database.url)
     try:
@@ -233,15 +233,6 @@ async def _outbox(args: argparse.Namespace, settings: Settings, text: CliText) -
         return await cli_ops.run_outbox(settings, args, session_factory(engine), text)
     finally:
         await engine.dispose()
-
-
-def _missing(settings: Settings, text: CliText) -> bool:
-    """Say so when the SQLite file the settings name is not there (a command run in the wrong
-    folder would otherwise make an empty database and work on it)."""
-    missing = cli_ops.missing_sqlite_file(settings)
-    if missing is not None:
-        print(text("database_missing", path=missing), file=sys.stderr)
-    return missing is not None
 
 
 async def _schema_ready(

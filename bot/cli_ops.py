@@ -22,16 +22,17 @@ EXIT_UNSUPPORTED = 6
 EXIT_DATABASE = 7  # the database cannot be reached, or its SQLite file is not there
 
 
-def missing_sqlite_file(settings: Settings) -> Path | None:
-    """The SQLite file the settings name, when it does not exist.
+def sqlite_file_missing(settings: Settings, text: Text) -> bool:
+    """Say so when the SQLite file the settings name does not exist (exit ``EXIT_DATABASE``).
 
     A command run outside the service's working folder or without its settings would
     otherwise create an empty ``./dxbot.db`` and work on that, reporting success.
     """
-    if not settings.database.is_sqlite:
-        return None
-    path = database_path(settings.database.url)
-    return None if path is None or path.is_file() else path.resolve()
+    path = database_path(settings.database.url) if settings.database.is_sqlite else None
+    if path is None or path.is_file():
+        return False
+    print(text("database_missing", path=path.resolve()), file=sys.stderr)
+    return True
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,9 +52,7 @@ def backup(settings: Settings, target: Path, text: Text) -> int:
     if source is None:
         print(text("backup_postgres"), file=sys.stderr)
         return EXIT_UNSUPPORTED
-    missing = missing_sqlite_file(settings)
-    if missing is not None:
-        print(text("database_missing", path=missing), file=sys.stderr)
+    if sqlite_file_missing(settings, text):
         return EXIT_DATABASE
     import sqlite3  # only here: a PostgreSQL `dxbot serve` never loads it (~1 MB)
 
