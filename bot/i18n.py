@@ -12,9 +12,10 @@ log = logging.getLogger(__name__)
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "config" / "locales"
 DEFAULT_LOCALE = "ja"
-# A site's own names, written into the catalogues where ``{name}`` stands in the text: towns
-# call their policy section 情報政策課, 総合政策課, DX推進課 … (``[locale] policy_section``).
-DEFAULT_TERMS: Mapping[str, str] = {"policy_section": "情報政策課"}
+# A site's own names, written into the texts where ``{name}`` stands: towns call their policy
+# section differently (``[locale] policy_section``). The catalogue's ``[terms]`` table holds
+# the usual names; terms are not texts, so they are taken out of the tables.
+TERMS = "terms."
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, str | list[str]]:
@@ -38,6 +39,14 @@ def _with_terms(value: str | list[str], terms: Mapping[str, str]) -> str | list[
     return value
 
 
+def _terms(table: dict[str, str | list[str]]) -> dict[str, str]:
+    """Take the ``[terms]`` entries out of ``table`` (they are names, not texts)."""
+    found = {key: value for key, value in table.items() if key.startswith(TERMS)}
+    for key in found:
+        del table[key]
+    return {key.removeprefix(TERMS): str(value) for key, value in found.items()}
+
+
 class Catalog:
     """Text for every locale, looked up by dotted key with a Japanese fallback."""
 
@@ -52,20 +61,23 @@ class Catalog:
         cls,
         directory: Path = LOCALES_DIR,
         default: str = DEFAULT_LOCALE,
-        terms: Mapping[str, str] = DEFAULT_TERMS,
+        terms: Mapping[str, str] | None = None,
     ) -> Catalog:
-        """Every ``*.toml`` of ``directory``, with the site's ``terms`` written in."""
+        """Every ``*.toml`` of ``directory``, with the terms written in: the site's ``terms``
+        over the locale's ``[terms]`` over Japanese's."""
         tables: dict[str, dict[str, str | list[str]]] = {}
-        terms = {**DEFAULT_TERMS, **terms}
         for path in sorted(directory.glob("*.toml")):
             # ja.toml, ja.forms.toml … all belong to "ja"; one file per feature stays small.
             locale = path.stem.split(".", 1)[0]
-            flat = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
-            table = {key: _with_terms(value, terms) for key, value in flat.items()}
+            table = _flatten(tomllib.loads(path.read_text(encoding="utf-8")))
             clash = tables.setdefault(locale, {}).keys() & table.keys()
             if clash:
                 raise ValueError(f"{path.name} repeats keys: {sorted(clash)}")
             tables[locale].update(table)
+        named = {locale: _terms(table) for locale, table in tables.items()}
+        for locale, table in tables.items():
+            written = {**named.get(DEFAULT_LOCALE, {}), **named[locale], **(terms or {})}
+            tables[locale] = {key: _with_terms(value, written) for key, value in table.items()}
         return cls(tables, default)
 
     @property

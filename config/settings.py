@@ -196,12 +196,13 @@ class InboxSettings(Section):
 class LocaleSettings(Section):
     default: Literal["ja", "en"] = "ja"
     timezone: str = "Asia/Tokyo"
-    # What this town calls its policy section (情報政策課, 総合政策課 …): staff are told to ask it.
-    policy_section: str = Field("情報政策課", min_length=1, max_length=40, pattern=r"^[^{}\s]+$")
+    # What this town calls its policy section (総合政策課 …), where staff are told to ask it;
+    # unset: the catalogue's name (ja.toml [terms]).
+    policy_section: str | None = Field(None, min_length=1, max_length=40, pattern=r"^[^{}\s]+$")
 
     def terms(self) -> dict[str, str]:
         """The site's names the catalogues write in (``bot.i18n.Catalog.load``)."""
-        return {"policy_section": self.policy_section}
+        return {} if self.policy_section is None else {"policy_section": self.policy_section}
 
     @field_validator("timezone")
     @classmethod
